@@ -1,0 +1,725 @@
+//! The server side of one HTTP/1.1 connection: a state machine with no I/O.
+//!
+//! Input family: [`Connection::next_event`] (bytes), [`Connection::receive_eof`],
+//! [`Connection::handle_timeout`]. Sending family: [`Connection::send_response`],
+//! [`Connection::send_data`], [`Connection::send_end`]. Output family:
+//! [`Connection::transmit`] / [`Connection::advance_transmit`], [`Connection::poll_timeout`].
+//!
+//! Request side states: `Head` -> `Body` -> `Ended` (paused until the response is complete) ->
+//! `Head` of the next request (keep-alive) or `Closed`. A response that completes while its
+//! request body is still unread moves the request side to `Draining`, which discards up to
+//! [`Limits::max_drain`] bytes before the next request, or closes. All transitions live in
+//! [`Connection::finish_exchange`] and the match in [`Connection::next_event`].
+
+use std::time::Instant;
+
+use crate::body::{ChunkedDecoder, Decoded};
+use crate::date::Now;
+use crate::error::{Error, SendError};
+use crate::head::{
+    connection_has_close, parse_request_head, Framing, Headers, Method, RequestHead, Version,
+};
+use crate::limits::Limits;
+use crate::response::{push_decimal, push_header, push_hex, push_status_line, valid_header};
+use crate::{BodyKind, Response};
+
+/// What [`Connection::next_event`] found.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// A request head. Its body (if any) follows as [`Event::Data`], then [`Event::End`].
+    Request(RequestHead<'a>),
+    /// Request body bytes, borrowed from the input.
+    Data(&'a [u8]),
+    /// The request message is complete; carries the trailer fields (empty unless chunked).
+    End(Headers<'a>),
+    /// More input is needed.
+    NeedData,
+    /// The current request is complete; the next one is held back until the response to
+    /// this one has been sent in full.
+    Paused,
+    /// A `101 Switching Protocols` was sent: from here on the connection belongs to the new
+    /// protocol, and every unconsumed input byte is the new protocol's.
+    Upgraded,
+    /// No further requests will be read (the peer closed, the exchange ended with
+    /// `Connection: close`, or an error was answered). Close once the transmit buffer drains.
+    Closed,
+}
+
+#[derive(Clone, Debug)]
+enum BodyReader {
+    Length(u64),
+    Chunked(ChunkedDecoder),
+}
+
+#[derive(Clone, Debug)]
+enum ReadState {
+    Head,
+    Body(BodyReader),
+    Ended,
+    Draining(BodyReader, u64),
+    Upgraded,
+    Closed,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Encoder {
+    Length(u64),
+    Chunked,
+    UntilClose,
+    /// HEAD, 304: framing headers are sent but body bytes are not.
+    Discard,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WriteState {
+    /// No request to answer yet.
+    Idle,
+    /// A request head arrived; its response has not started.
+    Ready,
+    Body(Encoder),
+    Done,
+}
+
+/// One HTTP/1.1 server connection. See the crate documentation for the drain order.
+#[derive(Debug)]
+pub struct Connection {
+    limits: Limits,
+    read: ReadState,
+    write: WriteState,
+    error: Option<Error>,
+    peer_eof: bool,
+    /// The exchange may be followed by another one (both sides agree so far).
+    keep_alive: bool,
+    version: Version,
+    head_request: bool,
+    upgrade_requested: bool,
+    body_framing: Framing,
+    /// `Expect: 100-continue` seen and `100 Continue` not yet sent.
+    continue_pending: bool,
+    /// Bytes of the current partial head already searched for its end.
+    head_scanned: usize,
+    /// The partial head's request line has been checked.
+    line_checked: bool,
+    read_deadline: Option<Instant>,
+    /// The time the peer last took response bytes (or output became pending).
+    send_progress: Instant,
+    out: Vec<u8>,
+    out_pos: usize,
+}
+
+impl Connection {
+    /// A new connection accepted at `now`.
+    pub fn new(limits: Limits, now: Instant) -> Connection {
+        let read_deadline = Some(now + limits.header_timeout);
+        Connection {
+            limits,
+            read: ReadState::Head,
+            write: WriteState::Idle,
+            error: None,
+            peer_eof: false,
+            keep_alive: true,
+            version: Version::Http11,
+            head_request: false,
+            upgrade_requested: false,
+            body_framing: Framing::None,
+            continue_pending: false,
+            head_scanned: 0,
+            line_checked: false,
+            read_deadline,
+            send_progress: now,
+            out: Vec::new(),
+            out_pos: 0,
+        }
+    }
+
+    /// The limits this connection enforces.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The sticky error, if the connection failed.
+    pub fn error(&self) -> Option<Error> {
+        self.error
+    }
+
+    /// True while the request body is being read (the driver decides when to pull it).
+    pub fn is_reading_body(&self) -> bool {
+        matches!(self.read, ReadState::Body(_))
+    }
+
+    /// True when no further input will be read: close after the transmit buffer drains.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.read, ReadState::Closed)
+    }
+
+    /// True when a response head has been sent and its body is not finished.
+    pub fn is_sending_body(&self) -> bool {
+        matches!(self.write, WriteState::Body(_))
+    }
+
+    /// True between a request head and the start of its response.
+    pub fn awaits_response(&self) -> bool {
+        self.write == WriteState::Ready
+    }
+
+    /// Bytes waiting to be written to the peer.
+    pub fn transmit(&self) -> &[u8] {
+        self.out.get(self.out_pos..).unwrap_or(&[])
+    }
+
+    /// Records that the first `n` bytes of [`Connection::transmit`] were written.
+    pub fn advance_transmit(&mut self, n: usize, now: Instant) {
+        if n == 0 {
+            return;
+        }
+        self.out_pos = (self.out_pos + n).min(self.out.len());
+        self.send_progress = now;
+        if self.out_pos == self.out.len() {
+            self.out.clear();
+            self.out_pos = 0;
+        } else if self.out_pos >= 16 * 1024 && self.out_pos * 2 >= self.out.len() {
+            // Amortised front removal: move the tail only when it is at most half the buffer.
+            self.out.drain(..self.out_pos);
+            self.out_pos = 0;
+        }
+    }
+
+    /// The peer will send nothing more (TCP FIN).
+    pub fn receive_eof(&mut self) {
+        self.peer_eof = true;
+    }
+
+    /// The next deadline, if any: call [`Connection::handle_timeout`] when it passes.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let send = (!self.transmit().is_empty()).then(|| self.send_progress + self.limits.send_timeout);
+        let read = match self.read {
+            ReadState::Head | ReadState::Body(_) | ReadState::Draining(..) => self.read_deadline,
+            _ => None,
+        };
+        match (read, send) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Applies every deadline that passed by `now`.
+    pub fn handle_timeout(&mut self, now: Now) {
+        if !self.transmit().is_empty() && now.instant >= self.send_progress + self.limits.send_timeout {
+            // The peer stopped reading: drop what it will never take.
+            self.out.clear();
+            self.out_pos = 0;
+            self.read = ReadState::Closed;
+            return;
+        }
+        let Some(deadline) = self.read_deadline else {
+            return;
+        };
+        if now.instant < deadline {
+            return;
+        }
+        match self.read {
+            ReadState::Head if self.head_scanned > 0 => {
+                self.fail(Error::HeadTimeout, now);
+            }
+            ReadState::Head | ReadState::Draining(..) => self.read = ReadState::Closed,
+            ReadState::Body(_) => {
+                self.fail(Error::BodyTimeout, now);
+            }
+            ReadState::Ended | ReadState::Upgraded | ReadState::Closed => {}
+        }
+    }
+
+    /// Processes input: `input` is every unconsumed byte the driver holds (it must not skip
+    /// any). Returns the next event and how many bytes of `input` it consumed; the driver
+    /// removes those from its buffer after handling the event.
+    pub fn next_event<'a>(
+        &mut self,
+        input: &'a [u8],
+        now: Now,
+    ) -> Result<(Event<'a>, usize), Error> {
+        if let Some(err) = self.error {
+            return Err(err);
+        }
+        let mut consumed = 0;
+        loop {
+            let rest = input.get(consumed..).unwrap_or(&[]);
+            match self.read {
+                ReadState::Closed => return Ok((Event::Closed, consumed)),
+                ReadState::Upgraded => return Ok((Event::Upgraded, consumed)),
+                ReadState::Ended => return Ok((Event::Paused, consumed)),
+                ReadState::Head => {
+                    return match self.read_head(rest, now)? {
+                        Some((head, n)) => Ok((Event::Request(head), consumed + n)),
+                        None if self.is_closed() => continue,
+                        None => Ok((Event::NeedData, consumed)),
+                    };
+                }
+                ReadState::Body(_) => {
+                    let (event, n) = self.read_body(rest, now)?;
+                    return Ok((event, consumed + n));
+                }
+                ReadState::Draining(..) => {
+                    let (n, finished) = self.drain(rest, now.instant);
+                    consumed += n;
+                    if finished {
+                        continue;
+                    }
+                    if self.peer_eof {
+                        self.read = ReadState::Closed;
+                        continue;
+                    }
+                    return Ok((Event::NeedData, consumed));
+                }
+            }
+        }
+    }
+
+    fn read_head<'a>(
+        &mut self,
+        rest: &'a [u8],
+        now: Now,
+    ) -> Result<Option<(RequestHead<'a>, usize)>, Error> {
+        if rest.is_empty() {
+            if self.peer_eof {
+                self.read = ReadState::Closed;
+            }
+            return Ok(None);
+        }
+        if self.head_scanned == 0 {
+            // The first byte of a request: the header timeout starts.
+            self.read_deadline = Some(now.instant + self.limits.header_timeout);
+        }
+        let parsed = if self.head_may_be_complete(rest) {
+            parse_request_head(rest, &self.limits)
+        } else {
+            Ok(None)
+        };
+        match parsed {
+            Err(err) => Err(self.fail(err, now)),
+            Ok(None) if self.peer_eof => Err(self.fail(Error::UnexpectedEof, now)),
+            Ok(None) => Ok(None),
+            Ok(Some((head, n))) => {
+                self.start_exchange(&head, now);
+                Ok(Some((head, n)))
+            }
+        }
+    }
+
+    fn read_body<'a>(&mut self, rest: &'a [u8], now: Now) -> Result<(Event<'a>, usize), Error> {
+        if self.continue_pending && self.write == WriteState::Ready {
+            // The application started reading the body: now the client may send it.
+            self.continue_pending = false;
+            self.output_starts(now.instant);
+            self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+        }
+        let ReadState::Body(reader) = &mut self.read else {
+            return Ok((Event::NeedData, 0));
+        };
+        let step = match reader {
+            BodyReader::Length(0) => Ok((Decoded::End(Headers::default()), 0)),
+            BodyReader::Length(remaining) => {
+                let n = usize::try_from(*remaining)
+                    .unwrap_or(usize::MAX)
+                    .min(rest.len());
+                *remaining -= n as u64;
+                if n == 0 {
+                    Ok((Decoded::NeedData, 0))
+                } else {
+                    Ok((Decoded::Data(rest.get(..n).unwrap_or(&[])), n))
+                }
+            }
+            BodyReader::Chunked(decoder) => decoder.decode(rest, &self.limits),
+        };
+        match step {
+            Err(err) => Err(self.fail(err, now)),
+            Ok((Decoded::NeedData, n)) => {
+                if self.peer_eof {
+                    return Err(self.fail(Error::UnexpectedEof, now));
+                }
+                Ok((Event::NeedData, n))
+            }
+            Ok((Decoded::Data(data), n)) => {
+                self.read_deadline = Some(now.instant + self.limits.body_timeout);
+                Ok((Event::Data(data), n))
+            }
+            Ok((Decoded::End(trailers), n)) => {
+                self.read = ReadState::Ended;
+                self.read_deadline = None;
+                if self.write == WriteState::Done {
+                    self.next_exchange(now.instant);
+                }
+                Ok((Event::End(trailers), n))
+            }
+        }
+    }
+
+    /// Discards the unread body of an answered request. Returns the bytes consumed and whether
+    /// the request side moved on (next exchange or closed).
+    fn drain(&mut self, rest: &[u8], now: Instant) -> (usize, bool) {
+        let ReadState::Draining(reader, budget) = &mut self.read else {
+            return (0, true);
+        };
+        let mut consumed = 0usize;
+        let mut broken = false;
+        let finished = match reader {
+            BodyReader::Length(remaining) => {
+                let n = usize::try_from(*remaining)
+                    .unwrap_or(usize::MAX)
+                    .min(rest.len());
+                *remaining -= n as u64;
+                consumed = n;
+                *remaining == 0
+            }
+            BodyReader::Chunked(decoder) => loop {
+                let tail = rest.get(consumed..).unwrap_or(&[]);
+                match decoder.decode(tail, &self.limits) {
+                    Err(_) => {
+                        broken = true;
+                        break false;
+                    }
+                    Ok((Decoded::NeedData, n)) => {
+                        consumed += n;
+                        break false;
+                    }
+                    Ok((Decoded::Data(_), n)) => consumed += n,
+                    Ok((Decoded::End(_), n)) => {
+                        consumed += n;
+                        break true;
+                    }
+                }
+            },
+        };
+        let over_budget = consumed as u64 > *budget;
+        *budget = budget.saturating_sub(consumed as u64);
+        if broken || over_budget {
+            // The exchange is over; an unusable or too long remainder just closes.
+            self.read = ReadState::Closed;
+            self.read_deadline = None;
+            return (consumed, true);
+        }
+        if consumed > 0 {
+            self.read_deadline = Some(now + self.limits.body_timeout);
+        }
+        if finished {
+            self.next_exchange(now);
+        }
+        (consumed, finished)
+    }
+
+    /// Could `rest` hold a whole request head (or enough to reject it)? Scans each byte once
+    /// across calls: for the end of the header section, the end of the request line (checked
+    /// early so a bad one is refused at once) and the size limits.
+    fn head_may_be_complete(&mut self, rest: &[u8]) -> bool {
+        // Re-examine the last two bytes: a line end there may now be followed by an empty line.
+        let from = self.head_scanned.saturating_sub(2);
+        let window = rest.get(from..).unwrap_or(&[]);
+        self.head_scanned = rest.len().max(1);
+        let mut line_ended = false;
+        for (i, &b) in window.iter().enumerate() {
+            if b != b'\n' {
+                continue;
+            }
+            if !self.line_checked {
+                self.line_checked = true;
+                line_ended = true;
+                continue;
+            }
+            let after = rest.get(from + i + 1..).unwrap_or(&[]);
+            if matches!(after, [b'\n', ..] | [b'\r', b'\n', ..]) {
+                return true;
+            }
+        }
+        line_ended
+            || rest.len() > self.limits.max_head
+            || (!self.line_checked && rest.len() > self.limits.max_request_line)
+    }
+
+    /// Records a protocol error: answers it when no response has started, and closes.
+    fn fail(&mut self, err: Error, now: Now) -> Error {
+        self.error = Some(err);
+        if matches!(self.write, WriteState::Idle | WriteState::Ready) {
+            let status = err.status();
+            let message = err.message();
+            self.output_starts(now.instant);
+            push_status_line(&mut self.out, status);
+            push_header(&mut self.out, "Date", now.date.as_bytes());
+            push_header(&mut self.out, "Content-Type", b"text/plain; charset=utf-8");
+            self.out.extend_from_slice(b"Content-Length: ");
+            push_decimal(&mut self.out, message.len() as u64 + 1);
+            self.out.extend_from_slice(b"\r\nConnection: close\r\n\r\n");
+            self.out.extend_from_slice(message.as_bytes());
+            self.out.push(b'\n');
+        }
+        self.write = WriteState::Done;
+        self.read = ReadState::Closed;
+        self.read_deadline = None;
+        err
+    }
+
+    /// Call before appending output: output that was empty starts its send timeout now.
+    fn output_starts(&mut self, now: Instant) {
+        if self.out_pos == self.out.len() {
+            self.send_progress = now;
+        }
+    }
+
+    fn start_exchange(&mut self, head: &RequestHead<'_>, now: Now) {
+        self.version = head.version;
+        self.keep_alive = head.keep_alive;
+        self.head_request = head.method == Method::Head;
+        self.upgrade_requested = head.upgrade.is_some();
+        self.body_framing = head.framing;
+        self.continue_pending = head.expect_continue && head.framing != Framing::None;
+        self.head_scanned = 0;
+        self.line_checked = false;
+        self.write = WriteState::Ready;
+        self.read = ReadState::Body(match head.framing {
+            Framing::None => BodyReader::Length(0),
+            Framing::Length(n) => BodyReader::Length(n),
+            Framing::Chunked => BodyReader::Chunked(ChunkedDecoder::new()),
+        });
+        self.read_deadline = Some(now.instant + self.limits.body_timeout);
+    }
+
+    /// Both sides of the exchange are complete: start the next one or close.
+    fn next_exchange(&mut self, now: Instant) {
+        if self.keep_alive {
+            self.read = ReadState::Head;
+            self.write = WriteState::Idle;
+            self.read_deadline = Some(now + self.limits.idle_timeout);
+        } else {
+            self.read = ReadState::Closed;
+            self.read_deadline = None;
+        }
+    }
+
+    /// The response is complete: settle the request side.
+    fn finish_exchange(&mut self, now: Instant) {
+        self.write = WriteState::Done;
+        let read = std::mem::replace(&mut self.read, ReadState::Closed);
+        self.read = match read {
+            ReadState::Ended => {
+                self.next_exchange(now);
+                return;
+            }
+            ReadState::Body(_) if !self.keep_alive || self.continue_pending => {
+                // The client may still be waiting for 100 Continue or the body is unwanted
+                // with the connection closing anyway: do not wait for it.
+                ReadState::Closed
+            }
+            ReadState::Body(reader) => {
+                self.read_deadline = Some(now + self.limits.body_timeout);
+                ReadState::Draining(reader, self.limits.max_drain)
+            }
+            other => other,
+        };
+    }
+
+    /// Starts the response to the current request. `Date` and the framing headers are added
+    /// here; status and headers are validated first and nothing is written if they are not
+    /// valid.
+    pub fn send_response(&mut self, response: &Response<'_>, now: Now) -> Result<(), SendError> {
+        match self.write {
+            WriteState::Ready => {}
+            WriteState::Idle | WriteState::Body(_) | WriteState::Done => {
+                return Err(if self.error.is_some() {
+                    SendError::Closed
+                } else {
+                    SendError::NoRequestToAnswer
+                })
+            }
+        }
+        let status = response.status;
+        let switching = status == 101;
+        if !(100..=599).contains(&status) || (100..200).contains(&status) && !switching {
+            return Err(SendError::InvalidStatus);
+        }
+        if switching && (!self.upgrade_requested || self.body_framing != Framing::None) {
+            return Err(SendError::InvalidStatus);
+        }
+        let no_body_status = switching || status == 204;
+        if no_body_status && response.body != BodyKind::Length(0) {
+            return Err(SendError::BodyNotAllowed);
+        }
+        let mut close = !self.keep_alive;
+        for &(name, value) in response.headers {
+            if !valid_header(name, value) {
+                return Err(SendError::InvalidHeader);
+            }
+            if name.eq_ignore_ascii_case("content-length")
+                || name.eq_ignore_ascii_case("transfer-encoding")
+            {
+                return Err(SendError::FramingHeader);
+            }
+            if !switching && name.eq_ignore_ascii_case("connection") && connection_has_close(value) {
+                close = true;
+            }
+        }
+
+        let encoder = if self.head_request || status == 304 {
+            Encoder::Discard
+        } else {
+            match response.body {
+                BodyKind::Length(n) => Encoder::Length(n),
+                BodyKind::Stream if self.version == Version::Http11 => Encoder::Chunked,
+                BodyKind::Stream => {
+                    close = true;
+                    Encoder::UntilClose
+                }
+            }
+        };
+        if response.body == BodyKind::Stream && self.version == Version::Http10 {
+            close = true;
+        }
+        if close {
+            self.keep_alive = false;
+        }
+
+        self.output_starts(now.instant);
+        push_status_line(&mut self.out, status);
+        push_header(&mut self.out, "Date", now.date.as_bytes());
+        for &(name, value) in response.headers {
+            if !switching && name.eq_ignore_ascii_case("connection") {
+                continue;
+            }
+            push_header(&mut self.out, name, value);
+        }
+        if !no_body_status {
+            match response.body {
+                BodyKind::Length(0) | BodyKind::Stream if status == 304 => {}
+                BodyKind::Length(n) => {
+                    self.out.extend_from_slice(b"Content-Length: ");
+                    push_decimal(&mut self.out, n);
+                    self.out.extend_from_slice(b"\r\n");
+                }
+                BodyKind::Stream if self.version == Version::Http11 => {
+                    self.out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+                }
+                BodyKind::Stream => {}
+            }
+        }
+        if !switching {
+            if close {
+                self.out.extend_from_slice(b"Connection: close\r\n");
+            } else if self.version == Version::Http10 {
+                self.out.extend_from_slice(b"Connection: keep-alive\r\n");
+            }
+        }
+        self.out.extend_from_slice(b"\r\n");
+
+        if switching {
+            self.write = WriteState::Done;
+            self.read = ReadState::Upgraded;
+            self.read_deadline = None;
+            return Ok(());
+        }
+        self.write = WriteState::Body(encoder);
+        Ok(())
+    }
+
+    /// Appends response body bytes (framed as the head declared).
+    pub fn send_data(&mut self, data: &[u8], now: Instant) -> Result<(), SendError> {
+        let WriteState::Body(encoder) = &mut self.write else {
+            return Err(SendError::NotSendingBody);
+        };
+        let was_empty = self.out_pos == self.out.len();
+        match encoder {
+            Encoder::Discard => return Ok(()),
+            Encoder::Length(remaining) => {
+                if data.len() as u64 > *remaining {
+                    return Err(SendError::BodyTooLong);
+                }
+                *remaining -= data.len() as u64;
+                self.out.extend_from_slice(data);
+            }
+            Encoder::Chunked => {
+                if data.is_empty() {
+                    return Ok(());
+                }
+                push_hex(&mut self.out, data.len() as u64);
+                self.out.extend_from_slice(b"\r\n");
+                self.out.extend_from_slice(data);
+                self.out.extend_from_slice(b"\r\n");
+            }
+            Encoder::UntilClose => self.out.extend_from_slice(data),
+        }
+        if was_empty && !data.is_empty() {
+            self.send_progress = now;
+        }
+        Ok(())
+    }
+
+    /// Ends the response body, with trailer fields for a chunked body (ignored otherwise).
+    pub fn send_end(&mut self, trailers: &[(&str, &[u8])], now: Instant) -> Result<(), SendError> {
+        let WriteState::Body(encoder) = self.write else {
+            return Err(SendError::NotSendingBody);
+        };
+        if trailers.iter().any(|&(n, v)| !valid_header(n, v)) {
+            return Err(SendError::InvalidHeader);
+        }
+        let was_empty = self.out_pos == self.out.len();
+        let mut result = Ok(());
+        match encoder {
+            Encoder::Length(remaining) if remaining > 0 => {
+                self.keep_alive = false;
+                result = Err(SendError::BodyTooShort);
+            }
+            Encoder::Chunked => {
+                self.out.extend_from_slice(b"0\r\n");
+                for &(name, value) in trailers {
+                    push_header(&mut self.out, name, value);
+                }
+                self.out.extend_from_slice(b"\r\n");
+            }
+            Encoder::UntilClose => self.keep_alive = false,
+            Encoder::Length(_) | Encoder::Discard => {}
+        }
+        if was_empty && self.out_pos != self.out.len() {
+            self.send_progress = now;
+        }
+        self.finish_exchange(now);
+        result
+    }
+
+    /// Ends the connection after the current exchange (graceful shutdown): no further request
+    /// is read. An idle connection closes at once.
+    pub fn close_after_exchange(&mut self) {
+        self.keep_alive = false;
+        if matches!(self.read, ReadState::Head) && self.head_scanned == 0 {
+            self.read = ReadState::Closed;
+            self.read_deadline = None;
+        }
+    }
+
+    /// Gives up on the exchange in progress (the application failed after its response
+    /// started): nothing more is read or framed; what is queued is still transmitted, then the
+    /// connection closes so the peer sees an incomplete message.
+    pub fn abort(&mut self) {
+        self.keep_alive = false;
+        self.write = WriteState::Done;
+        self.read = ReadState::Closed;
+        self.read_deadline = None;
+    }
+
+    /// Sends a whole response with a body held in memory: head, body and end at once.
+    pub fn send_full(
+        &mut self,
+        status: u16,
+        headers: &[(&str, &[u8])],
+        body: &[u8],
+        now: Now,
+    ) -> Result<(), SendError> {
+        self.send_response(
+            &Response {
+                status,
+                headers,
+                body: BodyKind::Length(body.len() as u64),
+            },
+            now,
+        )?;
+        if status != 304 && status != 204 {
+            self.send_data(body, now.instant)?;
+        }
+        self.send_end(&[], now.instant)
+    }
+}

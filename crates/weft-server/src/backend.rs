@@ -1,0 +1,54 @@
+//! The small interface an event-loop backend implements: readiness-based non-blocking TCP.
+//! The native backend uses epoll (through mio); the WASI backend uses `wasi:sockets` and
+//! `wasi:io/poll`. The loop above it ([`crate::event_loop`]) is the same for both.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Identifies one accepted connection inside a backend.
+pub type Token = usize;
+
+/// What a wait reported about one connection. Readiness is a hint: the loop tries the
+/// operation and a `WouldBlock` clears it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Readiness {
+    pub token: Token,
+    pub readable: bool,
+    pub writable: bool,
+}
+
+/// The result of a non-blocking read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadOutcome {
+    Data(usize),
+    WouldBlock,
+    Eof,
+}
+
+pub trait Backend {
+    /// Waits for readiness or until `timeout`. Fills `ready` with the connections that became
+    /// ready and returns whether the listener has connections to accept.
+    fn wait(&mut self, timeout: Option<Duration>, ready: &mut Vec<Readiness>) -> io::Result<bool>;
+
+    /// Accepts one connection; `Ok(None)` when none is pending.
+    fn accept(&mut self) -> io::Result<Option<(Token, SocketAddr)>>;
+
+    fn read(&mut self, token: Token, buf: &mut [u8]) -> io::Result<ReadOutcome>;
+
+    /// Writes a prefix of `data`; `Ok(0)` means the socket cannot take more now.
+    fn write(&mut self, token: Token, data: &[u8]) -> io::Result<usize>;
+
+    /// Tells the backend what the loop waits for on this connection (poll-based backends only
+    /// subscribe to what is wanted; edge-triggered ones may ignore it).
+    fn set_interest(&mut self, token: Token, read: bool, write: bool);
+
+    /// Sends FIN after everything written so far.
+    fn shutdown_write(&mut self, token: Token);
+
+    /// Releases the connection.
+    fn close(&mut self, token: Token);
+
+    /// Stops accepting new connections (graceful shutdown).
+    fn stop_listening(&mut self);
+}

@@ -1,0 +1,145 @@
+//! The command line, identical on every target.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use weft_core::Limits;
+
+pub const USAGE: &str = "\
+usage: weft serve [ROOT] [options]
+
+Serves the demo endpoints (/hello, POST /echo, /sheep?n=N&ms=M, /api/users/:id) and the files
+under ROOT (an embedded demo site when ROOT is omitted).
+
+options:
+  --listen ADDR            address to listen on (default 127.0.0.1:8080; port 0 picks one)
+  --workers N              event-loop threads, each with its own listener (default: cores)
+  --max-body BYTES         largest request body (default 1073741824)
+  --max-head BYTES         largest request head (default 16384)
+  --max-headers N          most header fields (default 100)
+  --max-request-line BYTES longest request line (default 8192)
+  --header-timeout SECS    time to receive a request head (default 10)
+  --idle-timeout SECS      keep-alive idle time (default 30)
+  --body-timeout SECS      longest pause inside a request body (default 30)
+  --send-timeout SECS      longest pause while the client does not read (default 30)
+  --quiet                  no access log
+  -h, --help               this text
+  -V, --version            the version
+";
+
+/// Everything `weft serve` is told.
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    pub root: Option<PathBuf>,
+    pub listen: SocketAddr,
+    pub workers: usize,
+    pub limits: Limits,
+    pub access_log: bool,
+}
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Command {
+    Serve(ServeConfig),
+    Help,
+    Version,
+}
+
+fn value<'a>(flag: &str, it: &mut impl Iterator<Item = &'a String>) -> Result<&'a String, String> {
+    it.next().ok_or_else(|| format!("{flag} needs a value"))
+}
+
+fn number<T: std::str::FromStr>(flag: &str, text: &str) -> Result<T, String> {
+    text.parse()
+        .map_err(|_| format!("{flag}: not a valid number: {text}"))
+}
+
+fn seconds(flag: &str, text: &str) -> Result<Duration, String> {
+    let secs: f64 = number(flag, text)?;
+    if !(secs > 0.0 && secs < 1e9) {
+        return Err(format!("{flag}: must be a positive number of seconds"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Parses the arguments after the program name.
+pub fn parse(args: &[String], default_workers: usize) -> Result<Command, String> {
+    let mut it = args.iter();
+    match it.next().map(String::as_str) {
+        Some("serve") => {}
+        Some("-h" | "--help" | "help") | None => return Ok(Command::Help),
+        Some("-V" | "--version") => return Ok(Command::Version),
+        Some(other) => return Err(format!("unknown command: {other}")),
+    }
+    let mut config = ServeConfig {
+        root: None,
+        listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        workers: default_workers.max(1),
+        limits: Limits::default(),
+        access_log: true,
+    };
+    while let Some(arg) = it.next() {
+        let flag = arg.as_str();
+        match flag {
+            "-h" | "--help" => return Ok(Command::Help),
+            "-V" | "--version" => return Ok(Command::Version),
+            "--listen" => {
+                let v = value(flag, &mut it)?;
+                config.listen = v
+                    .parse()
+                    .map_err(|_| format!("--listen: not an address (IP:PORT): {v}"))?;
+            }
+            "--workers" => {
+                config.workers = number(flag, value(flag, &mut it)?)?;
+                if config.workers == 0 || config.workers > 1024 {
+                    return Err("--workers: must be between 1 and 1024".into());
+                }
+            }
+            "--max-body" => config.limits.max_body = number(flag, value(flag, &mut it)?)?,
+            "--max-head" => config.limits.max_head = number(flag, value(flag, &mut it)?)?,
+            "--max-headers" => config.limits.max_headers = number(flag, value(flag, &mut it)?)?,
+            "--max-request-line" => {
+                config.limits.max_request_line = number(flag, value(flag, &mut it)?)?
+            }
+            "--header-timeout" => config.limits.header_timeout = seconds(flag, value(flag, &mut it)?)?,
+            "--idle-timeout" => config.limits.idle_timeout = seconds(flag, value(flag, &mut it)?)?,
+            "--body-timeout" => config.limits.body_timeout = seconds(flag, value(flag, &mut it)?)?,
+            "--send-timeout" => config.limits.send_timeout = seconds(flag, value(flag, &mut it)?)?,
+            "--quiet" => config.access_log = false,
+            _ if flag.starts_with('-') => return Err(format!("unknown option: {flag}")),
+            _ if config.root.is_none() => config.root = Some(PathBuf::from(flag)),
+            _ => return Err(format!("unexpected argument: {flag}")),
+        }
+    }
+    Ok(Command::Serve(config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn parses_serve() {
+        let Ok(Command::Serve(c)) = parse(&args("serve site --listen 127.0.0.1:0 --workers 2 --quiet"), 4) else {
+            panic!("not serve");
+        };
+        assert_eq!(c.root, Some(PathBuf::from("site")));
+        assert_eq!(c.listen.port(), 0);
+        assert_eq!(c.workers, 2);
+        assert!(!c.access_log);
+    }
+
+    #[test]
+    fn rejects_nonsense() {
+        assert!(parse(&args("serve --workers 0"), 1).is_err());
+        assert!(parse(&args("serve --listen nowhere"), 1).is_err());
+        assert!(parse(&args("serve a b"), 1).is_err());
+        assert!(parse(&args("serve --bogus"), 1).is_err());
+        assert!(parse(&args("frobnicate"), 1).is_err());
+    }
+}

@@ -1,0 +1,90 @@
+//! The `weft` binary: `weft serve [ROOT] [options]`.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use weft_server::cli::{self, Command, ServeConfig};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    match cli::parse(&args, cores) {
+        Ok(Command::Help) => {
+            print!("{}", cli::USAGE);
+            ExitCode::SUCCESS
+        }
+        Ok(Command::Version) => {
+            println!("weft {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Ok(Command::Serve(config)) => match serve(config) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("weft: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Err(e) => {
+            eprintln!("weft: {e}\n\n{}", cli::USAGE);
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn announce(addr: std::net::SocketAddr) {
+    let mut stdout = std::io::stdout();
+    let _ = writeln!(stdout, "weft: listening on http://{addr}/");
+    let _ = stdout.flush();
+}
+
+#[cfg(not(target_os = "wasi"))]
+fn serve(config: ServeConfig) -> std::io::Result<()> {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    use weft_server::demo::DemoApp;
+    use weft_server::event_loop::{EventLoop, LoopConfig};
+    use weft_server::native::{bind_listener, NativeBackend};
+
+    let shutdown = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&shutdown))?;
+    signal_hook::flag::register(signal_hook::consts::SIGTERM, Arc::clone(&shutdown))?;
+
+    // The first listener fixes the port (when 0 was asked for); the others share it.
+    let first = bind_listener(config.listen)?;
+    let addr = first.local_addr()?;
+    let mut listeners = vec![first];
+    for _ in 1..config.workers {
+        listeners.push(bind_listener(addr)?);
+    }
+    announce(addr);
+
+    let loop_config = LoopConfig {
+        limits: config.limits.clone(),
+        access_log: config.access_log,
+    };
+    let mut handles = Vec::new();
+    for (i, listener) in listeners.into_iter().enumerate() {
+        let backend = NativeBackend::new(listener)?;
+        let app = DemoApp::new(config.root.clone());
+        let loop_config = loop_config.clone();
+        let shutdown = Arc::clone(&shutdown);
+        let handle = std::thread::Builder::new()
+            .name(format!("weft-worker-{i}"))
+            .spawn(move || EventLoop::new(backend, app, loop_config).run(&shutdown))?;
+        handles.push(handle);
+    }
+    let mut result = Ok(());
+    for handle in handles {
+        match handle.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => result = Err(e),
+            Err(_) => result = Err(std::io::Error::other("a worker thread panicked")),
+        }
+    }
+    result
+}
+
+#[cfg(target_os = "wasi")]
+fn serve(_config: ServeConfig) -> std::io::Result<()> {
+    Err(std::io::Error::other("the WASI backend is not built yet"))
+}
