@@ -26,7 +26,10 @@ enum ChunkState {
     DataEnd,
     /// Inside the trailer section; this many bytes of complete, valid trailer lines are
     /// buffered (so a slow trailer is not rescanned from its start).
-    Trailers { scanned: usize, fields: usize },
+    Trailers {
+        scanned: usize,
+        fields: usize,
+    },
     Done,
 }
 
@@ -152,10 +155,7 @@ impl ChunkedDecoder {
                     if self.ext_total > limits.max_chunk_ext_total {
                         return Err(Error::BadChunk);
                     }
-                    self.body_len = self
-                        .body_len
-                        .checked_add(size)
-                        .ok_or(Error::BodyTooLarge)?;
+                    self.body_len = self.body_len.checked_add(size).ok_or(Error::BodyTooLarge)?;
                     if self.body_len > limits.max_body {
                         return Err(Error::BodyTooLarge);
                     }

@@ -191,7 +191,8 @@ impl Connection {
 
     /// The next deadline, if any: call [`Connection::handle_timeout`] when it passes.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let send = (!self.transmit().is_empty()).then(|| self.send_progress + self.limits.send_timeout);
+        let send =
+            (!self.transmit().is_empty()).then(|| self.send_progress + self.limits.send_timeout);
         let read = match self.read {
             ReadState::Head | ReadState::Body(_) | ReadState::Draining(..) => self.read_deadline,
             _ => None,
@@ -204,7 +205,9 @@ impl Connection {
 
     /// Applies every deadline that passed by `now`.
     pub fn handle_timeout(&mut self, now: Now) {
-        if !self.transmit().is_empty() && now.instant >= self.send_progress + self.limits.send_timeout {
+        if !self.transmit().is_empty()
+            && now.instant >= self.send_progress + self.limits.send_timeout
+        {
             // The peer stopped reading: drop what it will never take.
             self.out.clear();
             self.out_pos = 0;
@@ -551,7 +554,8 @@ impl Connection {
             {
                 return Err(SendError::FramingHeader);
             }
-            if !switching && name.eq_ignore_ascii_case("connection") && connection_has_close(value) {
+            if !switching && name.eq_ignore_ascii_case("connection") && connection_has_close(value)
+            {
                 close = true;
             }
         }
@@ -593,7 +597,8 @@ impl Connection {
                     self.out.extend_from_slice(b"\r\n");
                 }
                 BodyKind::Stream if self.version == Version::Http11 => {
-                    self.out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+                    self.out
+                        .extend_from_slice(b"Transfer-Encoding: chunked\r\n");
                 }
                 BodyKind::Stream => {}
             }

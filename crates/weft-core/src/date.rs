@@ -76,7 +76,10 @@ mod tests {
         let t = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777);
         assert_eq!(cache.get(t).as_bytes(), b"Sun, 06 Nov 1994 08:49:37 GMT");
         let later = t + Duration::from_millis(999);
-        assert_eq!(cache.get(later).as_bytes(), b"Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(
+            cache.get(later).as_bytes(),
+            b"Sun, 06 Nov 1994 08:49:37 GMT"
+        );
         let next = t + Duration::from_secs(1);
         assert_eq!(cache.get(next).as_bytes(), b"Sun, 06 Nov 1994 08:49:38 GMT");
     }

@@ -87,9 +87,7 @@ impl Error {
             Error::BadContentLength => "invalid Content-Length",
             Error::BadTransferEncoding => "invalid Transfer-Encoding",
             Error::UnsupportedTransferEncoding => "unsupported transfer coding",
-            Error::ContentLengthWithTransferEncoding => {
-                "both Content-Length and Transfer-Encoding"
-            }
+            Error::ContentLengthWithTransferEncoding => "both Content-Length and Transfer-Encoding",
             Error::UnsupportedExpectation => "unsupported expectation",
             Error::BodyTooLarge => "request body too large",
             Error::BadChunk => "malformed chunked encoding",

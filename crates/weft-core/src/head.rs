@@ -4,8 +4,7 @@
 use crate::error::Error;
 use crate::limits::Limits;
 use crate::syntax::{
-    find_lf, is_field_value_byte, is_token, list_contains, list_items, parse_decimal,
-    trim_ows,
+    find_lf, is_field_value_byte, is_token, list_contains, list_items, parse_decimal, trim_ows,
 };
 
 /// Most empty lines ignored before a request line (RFC 9112 section 2.2 asks for at least one).
@@ -425,7 +424,8 @@ pub fn parse_request_head<'a>(
     if !is_token(method) {
         return Err(Error::BadRequestLine);
     }
-    let method = Method::from_token(std::str::from_utf8(method).map_err(|_| Error::BadRequestLine)?);
+    let method =
+        Method::from_token(std::str::from_utf8(method).map_err(|_| Error::BadRequestLine)?);
     let version = parse_version(version)?;
     if !valid_target(method, target) {
         return Err(Error::BadRequestLine);

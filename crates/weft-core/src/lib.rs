@@ -20,7 +20,12 @@
 //!
 //! Errors are typed ([`Error`]), carry the status to answer with, and are sticky.
 #![forbid(unsafe_code)]
-#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 mod body;
 mod conn;

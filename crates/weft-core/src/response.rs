@@ -110,7 +110,12 @@ pub(crate) fn push_hex(out: &mut Vec<u8>, n: u64) {
     loop {
         i -= 1;
         if let Some(d) = digits.get_mut(i) {
-            *d = b"0123456789abcdef"[(n & 15) as usize];
+            let nibble = (n & 15) as u8;
+            *d = if nibble < 10 {
+                b'0' + nibble
+            } else {
+                b'a' + nibble - 10
+            };
         }
         n >>= 4;
         if n == 0 || i == 0 {

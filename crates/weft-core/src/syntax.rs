@@ -110,6 +110,9 @@ mod tests {
     fn lists() {
         assert!(list_contains(b"keep-alive, Close", b"close"));
         assert!(!list_contains(b"closed", b"close"));
-        assert_eq!(list_items(b" a ,, b\t").collect::<Vec<_>>(), vec![&b"a"[..], b"b"]);
+        assert_eq!(
+            list_items(b" a ,, b\t").collect::<Vec<_>>(),
+            vec![&b"a"[..], b"b"]
+        );
     }
 }

@@ -64,7 +64,12 @@ impl Output<'_> {
     }
 
     /// Sends a complete response held in memory.
-    pub fn full(&mut self, status: u16, headers: &[(&str, &[u8])], body: &[u8]) -> Result<(), AppError> {
+    pub fn full(
+        &mut self,
+        status: u16,
+        headers: &[(&str, &[u8])],
+        body: &[u8],
+    ) -> Result<(), AppError> {
         self.stats.status = status;
         self.stats.body_bytes = body.len() as u64;
         self.conn.send_full(status, headers, body, self.now)?;
@@ -72,9 +77,21 @@ impl Output<'_> {
     }
 
     /// Starts a response whose body follows through [`Output::data`] and [`Output::end`].
-    pub fn head(&mut self, status: u16, headers: &[(&str, &[u8])], body: BodyKind) -> Result<(), AppError> {
+    pub fn head(
+        &mut self,
+        status: u16,
+        headers: &[(&str, &[u8])],
+        body: BodyKind,
+    ) -> Result<(), AppError> {
         self.stats.status = status;
-        self.conn.send_response(&Response { status, headers, body }, self.now)?;
+        self.conn.send_response(
+            &Response {
+                status,
+                headers,
+                body,
+            },
+            self.now,
+        )?;
         Ok(())
     }
 

@@ -41,7 +41,7 @@ pub struct ServeConfig {
 /// What the command line asks for.
 #[derive(Debug)]
 pub enum Command {
-    Serve(ServeConfig),
+    Serve(Box<ServeConfig>),
     Help,
     Version,
 }
@@ -102,7 +102,9 @@ pub fn parse(args: &[String], default_workers: usize) -> Result<Command, String>
             "--max-request-line" => {
                 config.limits.max_request_line = number(flag, value(flag, &mut it)?)?
             }
-            "--header-timeout" => config.limits.header_timeout = seconds(flag, value(flag, &mut it)?)?,
+            "--header-timeout" => {
+                config.limits.header_timeout = seconds(flag, value(flag, &mut it)?)?
+            }
             "--idle-timeout" => config.limits.idle_timeout = seconds(flag, value(flag, &mut it)?)?,
             "--body-timeout" => config.limits.body_timeout = seconds(flag, value(flag, &mut it)?)?,
             "--send-timeout" => config.limits.send_timeout = seconds(flag, value(flag, &mut it)?)?,
@@ -112,7 +114,7 @@ pub fn parse(args: &[String], default_workers: usize) -> Result<Command, String>
             _ => return Err(format!("unexpected argument: {flag}")),
         }
     }
-    Ok(Command::Serve(config))
+    Ok(Command::Serve(Box::new(config)))
 }
 
 #[cfg(test)]
@@ -125,7 +127,10 @@ mod tests {
 
     #[test]
     fn parses_serve() {
-        let Ok(Command::Serve(c)) = parse(&args("serve site --listen 127.0.0.1:0 --workers 2 --quiet"), 4) else {
+        let Ok(Command::Serve(c)) = parse(
+            &args("serve site --listen 127.0.0.1:0 --workers 2 --quiet"),
+            4,
+        ) else {
             panic!("not serve");
         };
         assert_eq!(c.root, Some(PathBuf::from("site")));

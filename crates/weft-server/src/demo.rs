@@ -16,8 +16,16 @@ const FILE_CHUNK: usize = 64 * 1024;
 
 /// The embedded demo site: (path, content type, bytes).
 const EMBEDDED: &[(&str, &str, &[u8])] = &[
-    ("/index.html", "text/html; charset=utf-8", include_bytes!("../site/index.html")),
-    ("/style.css", "text/css; charset=utf-8", include_bytes!("../site/style.css")),
+    (
+        "/index.html",
+        "text/html; charset=utf-8",
+        include_bytes!("../site/index.html"),
+    ),
+    (
+        "/style.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../site/style.css"),
+    ),
 ];
 
 pub struct DemoApp {
@@ -108,7 +116,11 @@ impl App for DemoApp {
                 let count = count.unwrap_or(10);
                 let ms = ms.unwrap_or(1000);
                 if count > 100_000 || ms > 60_000 {
-                    out.full(400, &[("Content-Type", TEXT)], b"n <= 100000 and ms <= 60000\n")?;
+                    out.full(
+                        400,
+                        &[("Content-Type", TEXT)],
+                        b"n <= 100000 and ms <= 60000\n",
+                    )?;
                     return Ok(None);
                 }
                 out.head(200, &[("Content-Type", TEXT)], BodyKind::Stream)?;
@@ -128,7 +140,11 @@ impl App for DemoApp {
                 match id_text.parse::<u64>() {
                     Ok(id) if id.to_string() == id_text => {
                         let body = format!("{{\"id\":{id},\"name\":\"User {id}\"}}");
-                        out.full(200, &[("Content-Type", b"application/json")], body.as_bytes())?;
+                        out.full(
+                            200,
+                            &[("Content-Type", b"application/json")],
+                            body.as_bytes(),
+                        )?;
                     }
                     _ => not_found(out)?,
                 }
@@ -158,12 +174,17 @@ impl DemoApp {
         let is_dir_request = head.path().ends_with('/');
         let Some(root) = &self.root else {
             let wanted = if is_dir_request {
-                format!("/{}index.html", rel.iter().map(|s| format!("{s}/")).collect::<String>())
+                format!(
+                    "/{}index.html",
+                    rel.iter().map(|s| format!("{s}/")).collect::<String>()
+                )
             } else {
                 format!("/{}", rel.join("/"))
             };
             match EMBEDDED.iter().find(|(p, _, _)| *p == wanted) {
-                Some((_, mime, bytes)) => out.full(200, &[("Content-Type", mime.as_bytes())], bytes)?,
+                Some((_, mime, bytes)) => {
+                    out.full(200, &[("Content-Type", mime.as_bytes())], bytes)?
+                }
                 None => not_found(out)?,
             }
             return Ok(None);
@@ -199,7 +220,11 @@ impl DemoApp {
             return Ok(None);
         }
         let len = meta.len();
-        out.head(200, &[("Content-Type", mime_for(&path))], BodyKind::Length(len))?;
+        out.head(
+            200,
+            &[("Content-Type", mime_for(&path))],
+            BodyKind::Length(len),
+        )?;
         if head.method == Method::Head || len == 0 {
             out.end()?;
             return Ok(None);

@@ -486,7 +486,10 @@ fn finish_exchange(conn: &mut Conn, now: Now, log: &mut Vec<u8>, access_log: boo
     conn.wake_at = None;
     conn.waiting_body = false;
     if access_log {
-        let micros = now.instant.saturating_duration_since(conn.started).as_micros();
+        let micros = now
+            .instant
+            .saturating_duration_since(conn.started)
+            .as_micros();
         let _ = writeln!(
             log,
             "{} {} {} {} {}.{:03}ms",

@@ -17,7 +17,7 @@ fn main() -> ExitCode {
             println!("weft {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
-        Ok(Command::Serve(config)) => match serve(config) {
+        Ok(Command::Serve(config)) => match serve(*config) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("weft: {e}");

@@ -1,0 +1,394 @@
+//! `weft-conformance`: runs the transcript suite against a server.
+
+#![forbid(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use weft_conformance::case::{parse_duration, Case};
+use weft_conformance::run::Timing;
+use weft_conformance::suite::{
+    compare_targets, load_cases, run_suite, CaseResult, Settings, Status,
+};
+use weft_conformance::target::{AddrTarget, ProcessSpec, ProcessTarget, Target};
+
+const USAGE: &str = "\
+usage: weft-conformance [OPTIONS]
+
+Replays the .case transcripts under conformance/cases against a server.
+
+targets:
+  --target native          start target/release/weft on the fixture site (default)
+  --target wasm            start weft.wasm under wasmtime on the fixture site
+  --target all             both; cases whose normalised bytes differ between them fail
+  --target addr=HOST:PORT  a server already running on loopback
+
+options:
+  --weft PATH              native binary (default: <repo>/target/release/weft)
+  --wasm PATH              component (default: <repo>/target/wasm32-wasip2/release/weft.wasm)
+  --wasmtime PATH          wasmtime executable (default: found on PATH)
+  --cases DIR              cases directory (default: <repo>/conformance/cases)
+  --site DIR               fixture site (default: <repo>/conformance/fixtures/site)
+  --filter SUBSTR          run only cases whose name contains SUBSTR (repeatable: any matches)
+  -j, --jobs N             run N cases at a time (default 1)
+  --bless                  rewrite the expect: payloads of the selected exact-mode cases
+                           from what the target answered
+  --timeout DUR            default per-case read timeout (default 3s)
+  --quiet DUR              silence that ends reading once the expectation is met (default 100ms)
+  --startup-timeout DUR    wait for the server's listening line (default 10s native, 60s wasm)
+  --list                   print the selected case names and exit
+  -v, --verbose            also print passing cases
+  -h, --help               this text
+
+Exit status: 0 when every case passed, 1 when any failed, 2 on a usage or setup error.";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum TargetArg {
+    Native,
+    Wasm,
+    All,
+    Addr(String),
+}
+
+#[derive(Debug)]
+struct Args {
+    target: TargetArg,
+    weft: Option<PathBuf>,
+    wasm: Option<PathBuf>,
+    wasmtime: Option<PathBuf>,
+    cases: Option<PathBuf>,
+    site: Option<PathBuf>,
+    filters: Vec<String>,
+    jobs: usize,
+    bless: bool,
+    timeout: Option<Duration>,
+    quiet: Option<Duration>,
+    startup_timeout: Option<Duration>,
+    list: bool,
+    verbose: bool,
+}
+
+fn parse_args(argv: Vec<String>) -> Result<Option<Args>, String> {
+    let mut a = Args {
+        target: TargetArg::Native,
+        weft: None,
+        wasm: None,
+        wasmtime: None,
+        cases: None,
+        site: None,
+        filters: Vec::new(),
+        jobs: 1,
+        bless: false,
+        timeout: None,
+        quiet: None,
+        startup_timeout: None,
+        list: false,
+        verbose: false,
+    };
+    let mut it = argv.into_iter();
+    while let Some(arg) = it.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ if arg.starts_with("-j") && arg.len() > 2 => {
+                ("-j".to_string(), Some(arg[2..].to_string()))
+            }
+            _ => (arg.clone(), None),
+        };
+        let mut value = |name: &str| -> Result<String, String> {
+            match &inline {
+                Some(v) => Ok(v.clone()),
+                None => it.next().ok_or_else(|| format!("{name} needs a value")),
+            }
+        };
+        let dur = |s: String| parse_duration(&s);
+        match flag.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--target" => {
+                let v = value("--target")?;
+                a.target = match v.as_str() {
+                    "native" => TargetArg::Native,
+                    "wasm" => TargetArg::Wasm,
+                    "all" => TargetArg::All,
+                    _ => match v.strip_prefix("addr=") {
+                        Some(addr) => TargetArg::Addr(addr.to_string()),
+                        None => {
+                            return Err(format!(
+                                "unknown target {v:?} (native, wasm, all, addr=HOST:PORT)"
+                            ))
+                        }
+                    },
+                };
+            }
+            "--weft" => a.weft = Some(value("--weft")?.into()),
+            "--wasm" => a.wasm = Some(value("--wasm")?.into()),
+            "--wasmtime" => a.wasmtime = Some(value("--wasmtime")?.into()),
+            "--cases" => a.cases = Some(value("--cases")?.into()),
+            "--site" => a.site = Some(value("--site")?.into()),
+            "--filter" => a.filters.push(value("--filter")?),
+            "-j" | "--jobs" => {
+                let v = value("-j")?;
+                a.jobs = v
+                    .parse()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or(format!("bad job count {v:?}"))?;
+            }
+            "--bless" => a.bless = true,
+            "--timeout" => a.timeout = Some(dur(value("--timeout")?)?),
+            "--quiet" => a.quiet = Some(dur(value("--quiet")?)?),
+            "--startup-timeout" => a.startup_timeout = Some(dur(value("--startup-timeout")?)?),
+            "--list" => a.list = true,
+            "-v" | "--verbose" => a.verbose = true,
+            _ => return Err(format!("unknown argument {arg:?}")),
+        }
+        if inline.is_some()
+            && matches!(flag.as_str(), "--bless" | "--list" | "--verbose" | "--help")
+        {
+            return Err(format!("{flag} takes no value"));
+        }
+    }
+    if a.bless && a.target == TargetArg::All {
+        return Err("--bless needs a single target (native, wasm or addr=...)".into());
+    }
+    Ok(Some(a))
+}
+
+fn is_root(dir: &Path) -> bool {
+    dir.join("conformance").is_dir()
+        && std::fs::read_to_string(dir.join("Cargo.toml")).is_ok_and(|t| t.contains("[workspace]"))
+}
+
+/// The repository root: the nearest ancestor of the current directory with a
+/// workspace Cargo.toml and a conformance/ folder, else the one this crate
+/// was built in.
+fn find_root() -> Result<PathBuf, String> {
+    if let Ok(cwd) = std::env::current_dir() {
+        if let Some(root) = cwd.ancestors().find(|d| is_root(d)) {
+            return Ok(root.to_path_buf());
+        }
+    }
+    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    if is_root(&built) {
+        return built
+            .canonicalize()
+            .map_err(|e| format!("{}: {e}", built.display()));
+    }
+    Err("cannot find the weft repository root (a directory with a workspace Cargo.toml and conformance/); run from inside the repo".into())
+}
+
+fn absolute(p: PathBuf) -> PathBuf {
+    if p.is_absolute() {
+        p
+    } else {
+        std::env::current_dir().map(|d| d.join(&p)).unwrap_or(p)
+    }
+}
+
+fn main() {
+    let code = real_main();
+    std::process::exit(code);
+}
+
+fn real_main() -> i32 {
+    let args = match parse_args(std::env::args().skip(1).collect()) {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            println!("{USAGE}");
+            return 0;
+        }
+        Err(e) => {
+            eprintln!("weft-conformance: {e}\n\n{USAGE}");
+            return 2;
+        }
+    };
+    match run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("weft-conformance: {e}");
+            2
+        }
+    }
+}
+
+fn run(args: Args) -> Result<i32, String> {
+    let root = find_root();
+    let need_root = |what: &str| root.clone().map_err(|e| format!("{e} (or pass {what})"));
+    let cases_dir = match args.cases.clone() {
+        Some(d) => absolute(d),
+        None => need_root("--cases")?.join("conformance").join("cases"),
+    };
+    let mut cases: Vec<Case> = load_cases(&cases_dir).map_err(|errs| errs.join("\n"))?;
+    let total = cases.len();
+    if !args.filters.is_empty() {
+        cases.retain(|c| args.filters.iter().any(|f| c.name.contains(f.as_str())));
+    }
+    if args.list {
+        for c in &cases {
+            println!(
+                "{}{}",
+                c.name,
+                c.desc
+                    .as_deref()
+                    .map(|d| format!("  # {d}"))
+                    .unwrap_or_default()
+            );
+        }
+        return Ok(0);
+    }
+    if cases.is_empty() {
+        return Err(format!(
+            "no case selected ({total} found under {})",
+            cases_dir.display()
+        ));
+    }
+
+    let mut timing = Timing::default();
+    if let Some(t) = args.timeout {
+        timing.timeout = t;
+    }
+    if let Some(q) = args.quiet {
+        timing.quiet = q;
+    }
+    let settings = Settings {
+        timing,
+        jobs: args.jobs,
+        bless: args.bless,
+        verbose: args.verbose,
+        show_target: args.target == TargetArg::All,
+    };
+
+    // Build every target spec first so that a missing binary fails fast.
+    let mut specs = Vec::new();
+    let mut addr_target = None;
+    match &args.target {
+        TargetArg::Addr(a) => addr_target = Some(AddrTarget::new(a)?),
+        t => {
+            let root = need_root("--weft/--wasm and --site")?;
+            let site = absolute(
+                args.site
+                    .clone()
+                    .unwrap_or_else(|| root.join("conformance/fixtures/site")),
+            );
+            if matches!(t, TargetArg::Native | TargetArg::All) {
+                let weft = absolute(
+                    args.weft
+                        .clone()
+                        .unwrap_or_else(|| root.join("target/release/weft")),
+                );
+                let st = args.startup_timeout.unwrap_or(Duration::from_secs(10));
+                specs.push(ProcessSpec::native(&weft, &site, &root, st)?);
+            }
+            if matches!(t, TargetArg::Wasm | TargetArg::All) {
+                let wasm = absolute(
+                    args.wasm
+                        .clone()
+                        .unwrap_or_else(|| root.join("target/wasm32-wasip2/release/weft.wasm")),
+                );
+                let st = args.startup_timeout.unwrap_or(Duration::from_secs(60));
+                specs.push(ProcessSpec::wasm(
+                    args.wasmtime.as_deref(),
+                    &wasm,
+                    &site,
+                    &root,
+                    st,
+                )?);
+            }
+        }
+    }
+
+    let mut results: Vec<(String, Vec<CaseResult>)> = Vec::new();
+    if let Some(mut t) = addr_target {
+        eprintln!(
+            "weft-conformance: {} case(s) against {}",
+            cases.len(),
+            t.addr()
+        );
+        let r = run_suite(&mut t, &mut cases, &settings);
+        results.push(("addr".into(), r));
+    }
+    for spec in specs {
+        let label = spec.label.clone();
+        let mut t = ProcessTarget::start(spec)?;
+        eprintln!(
+            "weft-conformance: {} case(s) against {label} at {} (server log: {})",
+            cases.len(),
+            t.addr(),
+            t.log_path().display()
+        );
+        let r = run_suite(&mut t, &mut cases, &settings);
+        drop(t);
+        results.push((label, r));
+    }
+
+    let cross = if results.len() == 2 {
+        let diffs = compare_targets(
+            &cases,
+            (&results[0].0, &results[0].1),
+            (&results[1].0, &results[1].1),
+        );
+        for msg in diffs.values() {
+            print!("{msg}");
+        }
+        diffs
+    } else {
+        Default::default()
+    };
+
+    let (mut passed, mut failed, mut skipped, mut blessed) = (0, 0, 0, 0);
+    for (i, case) in cases.iter().enumerate() {
+        let statuses: Vec<Status> = results.iter().map(|(_, r)| r[i].status).collect();
+        blessed += results.iter().filter(|(_, r)| r[i].blessed).count();
+        if case.skip.is_some() {
+            skipped += 1;
+        } else if statuses.iter().all(|s| *s == Status::Passed) && !cross.contains_key(&i) {
+            passed += 1;
+        } else {
+            failed += 1;
+        }
+    }
+    if blessed > 0 {
+        println!("blessed {blessed} case file(s)");
+    }
+    if skipped > 0 {
+        println!("{passed} passed, {failed} failed, {skipped} skipped");
+    } else {
+        println!("{passed} passed, {failed} failed");
+    }
+    Ok(if failed > 0 { 1 } else { 0 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Result<Option<Args>, String> {
+        parse_args(list.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn cli_flags() {
+        let a = args(&[
+            "--target",
+            "addr=127.0.0.1:9",
+            "--filter=basics",
+            "-j4",
+            "--bless",
+            "--quiet",
+            "50ms",
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(a.target, TargetArg::Addr("127.0.0.1:9".into()));
+        assert_eq!(a.filters, vec!["basics"]);
+        assert_eq!(a.jobs, 4);
+        assert!(a.bless);
+        assert_eq!(a.quiet, Some(Duration::from_millis(50)));
+        assert_eq!(args(&["-j", "2"]).unwrap().unwrap().jobs, 2);
+        assert!(args(&["--help"]).unwrap().is_none());
+        assert!(args(&["--target", "mars"]).is_err());
+        assert!(args(&["-j", "0"]).is_err());
+        assert!(args(&["--timeout"]).is_err());
+        assert!(args(&["--bless", "--target", "all"]).is_err());
+        assert!(args(&["--wat"]).is_err());
+    }
+}
