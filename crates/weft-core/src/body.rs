@@ -199,13 +199,16 @@ impl ChunkedDecoder {
                 } => loop {
                     let tail = rest.get(scanned..).unwrap_or(&[]);
                     let Some(lf) = find_lf(tail) else {
-                        if rest.len() > limits.max_trailers {
+                        // Refused only once no line end can keep the section within the limit
+                        // (the check below), so the answer does not depend on how the input
+                        // was split.
+                        if rest.len() > limits.max_trailers.saturating_add(1) {
                             return Err(Error::TrailersTooLarge);
                         }
                         self.state = ChunkState::Trailers { scanned, fields };
                         return Ok((Decoded::NeedData, consumed));
                     };
-                    if scanned + lf + 1 > limits.max_trailers + 2 {
+                    if scanned + lf + 1 > limits.max_trailers.saturating_add(2) {
                         return Err(Error::TrailersTooLarge);
                     }
                     let line = tail.get(..lf).unwrap_or(&[]);

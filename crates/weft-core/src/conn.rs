@@ -110,7 +110,7 @@ pub struct Connection {
 impl Connection {
     /// A new connection accepted at `now`.
     pub fn new(limits: Limits, now: Instant) -> Connection {
-        let read_deadline = Some(now + limits.header_timeout);
+        let read_deadline = now.checked_add(limits.header_timeout);
         Connection {
             limits,
             read: ReadState::Head,
@@ -191,8 +191,11 @@ impl Connection {
 
     /// The next deadline, if any: call [`Connection::handle_timeout`] when it passes.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let send =
-            (!self.transmit().is_empty()).then(|| self.send_progress + self.limits.send_timeout);
+        let send = if self.transmit().is_empty() {
+            None
+        } else {
+            self.send_progress.checked_add(self.limits.send_timeout)
+        };
         let read = match self.read {
             ReadState::Head | ReadState::Body(_) | ReadState::Draining(..) => self.read_deadline,
             _ => None,
@@ -205,9 +208,8 @@ impl Connection {
 
     /// Applies every deadline that passed by `now`.
     pub fn handle_timeout(&mut self, now: Now) {
-        if !self.transmit().is_empty()
-            && now.instant >= self.send_progress + self.limits.send_timeout
-        {
+        let send_deadline = self.send_progress.checked_add(self.limits.send_timeout);
+        if !self.transmit().is_empty() && send_deadline.is_some_and(|d| now.instant >= d) {
             // The peer stopped reading: drop what it will never take.
             self.out.clear();
             self.out_pos = 0;
@@ -290,15 +292,22 @@ impl Connection {
         }
         if self.head_scanned == 0 {
             // The first byte of a request: the header timeout starts.
-            self.read_deadline = Some(now.instant + self.limits.header_timeout);
+            self.read_deadline = now.instant.checked_add(self.limits.header_timeout);
         }
-        let parsed = if self.head_may_be_complete(rest) {
+        // At end of stream, what arrived is judged whole (as if it had come in one read).
+        let parsed = if self.head_may_be_complete(rest) || self.peer_eof {
             parse_request_head(rest, &self.limits)
         } else {
             Ok(None)
         };
         match parsed {
             Err(err) => Err(self.fail(err, now)),
+            Ok(None) if self.peer_eof && rest.chunks(2).all(|pair| pair == b"\r\n") => {
+                // Only the empty lines that may precede a request: a clean close.
+                self.read = ReadState::Closed;
+                self.read_deadline = None;
+                Ok(None)
+            }
             Ok(None) if self.peer_eof => Err(self.fail(Error::UnexpectedEof, now)),
             Ok(None) => Ok(None),
             Ok(Some((head, n))) => {
@@ -314,6 +323,8 @@ impl Connection {
             self.continue_pending = false;
             self.output_starts(now.instant);
             self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+            // The client waited for this; its body is due from now on.
+            self.read_deadline = now.instant.checked_add(self.limits.body_timeout);
         }
         let ReadState::Body(reader) = &mut self.read else {
             return Ok((Event::NeedData, 0));
@@ -339,10 +350,14 @@ impl Connection {
                 if self.peer_eof {
                     return Err(self.fail(Error::UnexpectedEof, now));
                 }
+                if self.read_deadline.is_none() {
+                    // The body is wanted and not there: from now on the client is late.
+                    self.read_deadline = now.instant.checked_add(self.limits.body_timeout);
+                }
                 Ok((Event::NeedData, n))
             }
             Ok((Decoded::Data(data), n)) => {
-                self.read_deadline = Some(now.instant + self.limits.body_timeout);
+                self.read_deadline = now.instant.checked_add(self.limits.body_timeout);
                 Ok((Event::Data(data), n))
             }
             Ok((Decoded::End(trailers), n)) => {
@@ -401,7 +416,7 @@ impl Connection {
             return (consumed, true);
         }
         if consumed > 0 {
-            self.read_deadline = Some(now + self.limits.body_timeout);
+            self.read_deadline = now.checked_add(self.limits.body_timeout);
         }
         if finished {
             self.next_exchange(now);
@@ -423,7 +438,10 @@ impl Connection {
                 continue;
             }
             if !self.line_checked {
-                self.line_checked = true;
+                // The end of the request line, or of an empty line before it (the parser
+                // judges those; the request line is still to come).
+                let before = rest.get(..from + i).unwrap_or(&[]);
+                self.line_checked = !before.iter().all(|&c| c == b'\r' || c == b'\n');
                 line_ended = true;
                 continue;
             }
@@ -466,7 +484,7 @@ impl Connection {
         }
     }
 
-    fn start_exchange(&mut self, head: &RequestHead<'_>, now: Now) {
+    fn start_exchange(&mut self, head: &RequestHead<'_>, _now: Now) {
         self.version = head.version;
         self.keep_alive = head.keep_alive;
         self.head_request = head.method == Method::Head;
@@ -481,7 +499,10 @@ impl Connection {
             Framing::Length(n) => BodyReader::Length(n),
             Framing::Chunked => BodyReader::Chunked(ChunkedDecoder::new()),
         });
-        self.read_deadline = Some(now.instant + self.limits.body_timeout);
+        // The body timeout starts when the body is first waited for (`read_body`), not here:
+        // a request whose body is never pulled (or that has none) must not time out while its
+        // response is still being produced.
+        self.read_deadline = None;
     }
 
     /// Both sides of the exchange are complete: start the next one or close.
@@ -489,7 +510,7 @@ impl Connection {
         if self.keep_alive {
             self.read = ReadState::Head;
             self.write = WriteState::Idle;
-            self.read_deadline = Some(now + self.limits.idle_timeout);
+            self.read_deadline = now.checked_add(self.limits.idle_timeout);
         } else {
             self.read = ReadState::Closed;
             self.read_deadline = None;
@@ -511,7 +532,7 @@ impl Connection {
                 ReadState::Closed
             }
             ReadState::Body(reader) => {
-                self.read_deadline = Some(now + self.limits.body_timeout);
+                self.read_deadline = now.checked_add(self.limits.body_timeout);
                 ReadState::Draining(reader, self.limits.max_drain)
             }
             other => other,
@@ -544,7 +565,9 @@ impl Connection {
         if no_body_status && response.body != BodyKind::Length(0) {
             return Err(SendError::BodyNotAllowed);
         }
-        let mut close = !self.keep_alive;
+        // Answered before the client was told to send its body: the body will not come, and
+        // the connection closes after this response (RFC 9110 section 10.1.1 asks to say so).
+        let mut close = !self.keep_alive || self.continue_pending;
         for &(name, value) in response.headers {
             if !valid_header(name, value) {
                 return Err(SendError::InvalidHeader);
@@ -722,6 +745,10 @@ impl Connection {
             },
             now,
         )?;
+        if status == 101 {
+            // The head is the whole response: the connection now belongs to the new protocol.
+            return Ok(());
+        }
         if status != 304 && status != 204 {
             self.send_data(body, now.instant)?;
         }

@@ -196,19 +196,24 @@ pub struct RequestHead<'a> {
     pub keep_alive: bool,
     /// `Expect: 100-continue` on an HTTP/1.1 request.
     pub expect_continue: bool,
-    /// The `Upgrade` field value when the request asks for an upgrade (`Connection: upgrade`).
+    /// The `Upgrade` field value when the request asks for an upgrade (`Connection: upgrade`;
+    /// HTTP/1.1 only).
     pub upgrade: Option<&'a [u8]>,
     /// The Host field value (empty when absent).
     pub host: &'a [u8],
 }
 
 impl<'a> RequestHead<'a> {
-    /// The path part of the target (before `?`), for origin-form targets; `*` and other forms
-    /// are returned whole.
+    /// The path part of the target (before `?`), for origin-form targets and for `http`/`https`
+    /// absolute-form targets (RFC 9112 3.2.2: `http://host/p?q` has the path `/p`, and an empty
+    /// path is `/`); `*` and other forms are returned whole.
     pub fn path(&self) -> &'a str {
-        match self.target.split_once('?') {
+        let target = absolute_form_rest(self.target).unwrap_or(self.target);
+        match target.split_once('?') {
+            Some(("", _)) => "/",
             Some((path, _)) => path,
-            None => self.target,
+            None if target.is_empty() => "/",
+            None => target,
         }
     }
 
@@ -218,23 +223,37 @@ impl<'a> RequestHead<'a> {
     }
 }
 
-/// Splits off the next line (without its CRLF) from `buf[pos..]`. `Ok(None)` when the line is
-/// incomplete; a bare LF is an error of kind `bare_lf`.
-fn next_line(buf: &[u8], pos: usize, bare_lf: Error) -> Result<Option<(&[u8], usize)>, Error> {
-    let rest = buf.get(pos..).unwrap_or(&[]);
-    let Some(lf) = find_lf(rest) else {
-        return Ok(None);
-    };
-    let line = rest.get(..lf).unwrap_or(&[]);
-    match line.strip_suffix(b"\r") {
-        Some(line) => Ok(Some((line, pos + lf + 1))),
-        None => Err(bare_lf),
+/// For an `http`/`https` absolute-form target, what follows the authority (path and query,
+/// possibly empty); `None` for every other target.
+fn absolute_form_rest(target: &str) -> Option<&str> {
+    let (scheme, rest) = target.split_once("://")?;
+    if !(scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")) {
+        return None;
     }
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    rest.get(end..)
 }
 
-/// Classifies an over-long, unfinished request line: 414 when a method and the start of a
-/// target are there (the target is what is long), 400 otherwise.
-fn overlong_request_line(partial: &[u8]) -> Error {
+/// Splits off the next line from `buf[pos..]`: the line as received (without its LF, with its
+/// CR if any) and the position after it; `None` when the line is incomplete. Callers check the
+/// line's length before its ending, as they do for an incomplete line, so that the first error
+/// does not depend on how the input was split.
+fn raw_line(buf: &[u8], pos: usize) -> Option<(&[u8], usize)> {
+    let rest = buf.get(pos..).unwrap_or(&[]);
+    let lf = find_lf(rest)?;
+    Some((rest.get(..lf).unwrap_or(&[]), pos + lf + 1))
+}
+
+/// Removes the CR of a line's CRLF; a bare LF is an error of kind `bare_lf`.
+fn strip_cr(line: &[u8], bare_lf: Error) -> Result<&[u8], Error> {
+    line.strip_suffix(b"\r").ok_or(bare_lf)
+}
+
+/// Classifies an over-long request line: 414 when a method and the start of a target are
+/// within the limit (the target is what is long), 400 otherwise. Only the first `limit` bytes
+/// are looked at, so the answer does not depend on how much of the line has arrived.
+fn overlong_request_line(line: &[u8], limit: usize) -> Error {
+    let partial = line.get(..limit).unwrap_or(line);
     match partial.iter().position(|&b| b == b' ') {
         Some(sp) if sp > 0 && partial.get(..sp).is_some_and(is_token) => Error::UriTooLong,
         _ => Error::RequestLineTooLong,
@@ -353,14 +372,13 @@ impl TransferCodings {
         if !self.present {
             return Ok(false);
         }
-        if self.malformed {
+        // RFC 9112 section 6.3: chunked not last means the length cannot be determined: 400.
+        if self.malformed || !self.last_is_chunked || self.chunked != 1 {
             return Err(Error::BadTransferEncoding);
         }
+        // chunked last, after a coding this server does not decode (gzip, chunked): 501.
         if self.other {
             return Err(Error::UnsupportedTransferEncoding);
-        }
-        if self.chunked != 1 || !self.last_is_chunked {
-            return Err(Error::BadTransferEncoding);
         }
         Ok(true)
     }
@@ -393,7 +411,7 @@ pub fn parse_request_head<'a>(
 ) -> Result<Option<(RequestHead<'a>, usize)>, Error> {
     // Empty lines before the request line.
     let mut start = 0;
-    for _ in 0..=MAX_LEADING_EMPTY_LINES {
+    for _ in 0..MAX_LEADING_EMPTY_LINES {
         match buf.get(start..) {
             Some([b'\r', b'\n', ..]) => start += 2,
             Some([b'\r']) | Some([]) => return Ok(None),
@@ -406,15 +424,19 @@ pub fn parse_request_head<'a>(
     }
 
     // Request line.
-    let Some((line, mut pos)) = next_line(buf, start, Error::BadRequestLine)? else {
+    let Some((raw, mut pos)) = raw_line(buf, start) else {
         let partial = buf.get(start..).unwrap_or(&[]);
         if partial.len() > limits.max_request_line {
-            return Err(overlong_request_line(partial));
+            return Err(overlong_request_line(partial, limits.max_request_line));
         }
         return Ok(None);
     };
+    if raw.len() > limits.max_request_line {
+        return Err(overlong_request_line(raw, limits.max_request_line));
+    }
+    let line = strip_cr(raw, Error::BadRequestLine)?;
     if line.len() + 2 > limits.max_request_line {
-        return Err(overlong_request_line(line));
+        return Err(overlong_request_line(line, limits.max_request_line));
     }
     let mut parts = line.splitn(3, |&b| b == b' ');
     let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next())
@@ -448,7 +470,7 @@ pub fn parse_request_head<'a>(
     let mut expect_continue = false;
     let mut bad_expect = false;
     loop {
-        let Some((line, next)) = next_line(buf, pos, Error::BadHeader)? else {
+        let Some((raw, next)) = raw_line(buf, pos) else {
             if buf.len() - start > limits.max_head {
                 return Err(Error::HeadTooLarge);
             }
@@ -457,6 +479,7 @@ pub fn parse_request_head<'a>(
         if next - start > limits.max_head {
             return Err(Error::HeadTooLarge);
         }
+        let line = strip_cr(raw, Error::BadHeader)?;
         if line.is_empty() {
             break;
         }
@@ -551,7 +574,12 @@ pub fn parse_request_head<'a>(
         framing,
         keep_alive,
         expect_continue: expect_continue && version == Version::Http11,
-        upgrade: if conn_upgrade { upgrade } else { None },
+        // HTTP/1.0 has no upgrade: the field is ignored (RFC 9110 section 7.8).
+        upgrade: if conn_upgrade && version == Version::Http11 {
+            upgrade
+        } else {
+            None
+        },
         host,
     };
     Ok(Some((head, consumed)))

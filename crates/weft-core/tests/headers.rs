@@ -378,16 +378,20 @@ fn transfer_encoding_refusals() {
     ] {
         assert_rejected(&post(fields, body), Error::BadTransferEncoding);
     }
-    // A well-formed coding this server does not implement: 501 (even where chunked is not the
-    // final coding: the request is refused and the connection closed either way).
+    // chunked not the final coding: the length cannot be determined, 400 (RFC 9112 6.3).
     for fields in [
-        &["Transfer-Encoding: gzip, chunked"][..],
-        &["Transfer-Encoding: gzip", "Transfer-Encoding: chunked"],
-        &["Transfer-Encoding: xchunked"],
+        &["Transfer-Encoding: xchunked"][..],
         &["Transfer-Encoding: chunkedx"],
         &["Transfer-Encoding: identity"],
         &["Transfer-Encoding: gzip"],
         &["Transfer-Encoding: chunked, gzip"],
+    ] {
+        assert_rejected(&post(fields, body), Error::BadTransferEncoding);
+    }
+    // chunked last after a well-formed coding this server does not decode: 501.
+    for fields in [
+        &["Transfer-Encoding: gzip, chunked"][..],
+        &["Transfer-Encoding: gzip", "Transfer-Encoding: chunked"],
         &["Transfer-Encoding: gzip;q=1, chunked"],
     ] {
         assert_rejected(&post(fields, body), Error::UnsupportedTransferEncoding);

@@ -27,7 +27,7 @@ fn simple_get_is_answered_and_kept_alive() {
     assert_eq!(
         o.out_str(),
         String::from_utf8(lit(
-            "HTTP/1.1 200 OK\r\nDate: {D}\r\nContent-Length: 21\r\n\r\nGET /index.html?x=1\n"
+            "HTTP/1.1 200 OK\r\nDate: {D}\r\nContent-Length: 20\r\n\r\nGET /index.html?x=1\n"
         ))
         .unwrap()
     );

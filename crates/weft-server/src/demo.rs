@@ -199,13 +199,21 @@ impl DemoApp {
         };
         if meta.is_dir() {
             if !is_dir_request {
-                let location = format!("{}/", head.path());
+                // The query names the same resource below the directory: keep it.
+                let location = match head.query() {
+                    Some(query) => format!("{}/?{query}", head.path()),
+                    None => format!("{}/", head.path()),
+                };
                 let headers: [(&str, &[u8]); 2] =
                     [("Location", location.as_bytes()), ("Content-Type", TEXT)];
                 out.full(301, &headers, b"moved permanently\n")?;
                 return Ok(None);
             }
             path.push("index.html");
+        } else if is_dir_request {
+            // `/file/` names a directory that does not exist.
+            not_found(out)?;
+            return Ok(None);
         }
         let Ok(file) = File::open(&path) else {
             not_found(out)?;

@@ -9,3 +9,5 @@ pub mod demo;
 pub mod event_loop;
 #[cfg(not(target_os = "wasi"))]
 pub mod native;
+#[cfg(target_os = "wasi")]
+pub mod wasi_backend;

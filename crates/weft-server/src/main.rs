@@ -84,7 +84,27 @@ fn serve(config: ServeConfig) -> std::io::Result<()> {
     result
 }
 
+/// WASI 0.2 has no threads: one event loop serves every connection.
 #[cfg(target_os = "wasi")]
-fn serve(_config: ServeConfig) -> std::io::Result<()> {
-    Err(std::io::Error::other("the WASI backend is not built yet"))
+fn serve(config: ServeConfig) -> std::io::Result<()> {
+    use std::sync::atomic::AtomicBool;
+    use weft_server::demo::DemoApp;
+    use weft_server::event_loop::{EventLoop, LoopConfig};
+    use weft_server::wasi_backend::WasiBackend;
+
+    if config.workers > 1 {
+        eprintln!(
+            "weft: WASI has no threads; --workers {} runs as one event loop",
+            config.workers
+        );
+    }
+    let backend = WasiBackend::bind(config.listen)?;
+    announce(backend.local_addr());
+    let loop_config = LoopConfig {
+        limits: config.limits.clone(),
+        access_log: config.access_log,
+    };
+    // No signals reach a component: it runs until the host stops it.
+    let shutdown = AtomicBool::new(false);
+    EventLoop::new(backend, DemoApp::new(config.root.clone()), loop_config).run(&shutdown)
 }
