@@ -43,7 +43,10 @@ fn pump(conn: &mut Connection, buf: &mut Vec<u8>, now: Now, upgraded: &mut bool)
             Err(err) => {
                 assert!(conn.is_closed());
                 assert_eq!(conn.error(), Some(err));
-                assert_eq!(conn.next_event(b"GET / HTTP/1.1\r\n\r\n", now).err(), Some(err));
+                assert_eq!(
+                    conn.next_event(b"GET / HTTP/1.1\r\n\r\n", now).err(),
+                    Some(err)
+                );
                 return;
             }
             Ok((event, n)) => {
@@ -100,7 +103,10 @@ fn run(parts: &[&[u8]]) -> Outcome {
     }
     conn.receive_eof();
     pump(&mut conn, &mut buf, now, &mut upgraded);
-    assert!(conn.is_closed() || upgraded, "the connection ends after EOF");
+    assert!(
+        conn.is_closed() || upgraded,
+        "the connection ends after EOF"
+    );
     let out = conn.transmit().to_vec();
     let outcome = Outcome {
         out,

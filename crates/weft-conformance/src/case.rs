@@ -172,6 +172,11 @@ pub struct Case {
     /// 0-based inclusive line range of the `expect:` directive and its
     /// continuation lines (used by `--bless`).
     pub expect_lines: Option<(usize, usize)>,
+    /// `compare: decoded REASON`: when two targets are compared, compare the
+    /// decoded responses (status, headers, de-chunked body, trailers) instead
+    /// of the raw bytes, because the chunk boundaries legitimately follow TCP
+    /// read boundaries (a streamed echo). `None`: compare raw bytes.
+    pub compare_decoded: Option<String>,
 }
 
 impl Case {
@@ -322,6 +327,7 @@ pub fn parse_case(name: &str, path: &Path, text: &[u8]) -> Result<Case, ParseErr
     let mut timeout = None;
     let mut quiet = None;
     let mut methods = None;
+    let mut compare_decoded: Option<String> = None;
     // The payload a '+' line would extend, if the previous line allows it.
     let mut open_payload: Option<PayloadTarget> = None;
     let mut saw_assertion_line = 0usize;
@@ -509,6 +515,22 @@ pub fn parse_case(name: &str, path: &Path, text: &[u8]) -> Result<Case, ParseErr
                 once(quiet.is_some())?;
                 quiet = Some(parse_duration(&plain_str()?).map_err(|e| err(lineno, e))?);
             }
+            "compare" => {
+                need_colon(has_colon)?;
+                once(compare_decoded.is_some())?;
+                let text = String::from_utf8_lossy(text_value).into_owned();
+                let Some(reason) = text.strip_prefix("decoded") else {
+                    return Err(err(
+                        lineno,
+                        "compare: takes 'decoded REASON' (bytes are compared by default)".into(),
+                    ));
+                };
+                let reason = reason.trim();
+                if reason.is_empty() {
+                    return Err(err(lineno, "compare: decoded needs a reason".into()));
+                }
+                compare_decoded = Some(reason.to_owned());
+            }
             "methods" => {
                 need_colon(has_colon)?;
                 once(methods.is_some())?;
@@ -639,6 +661,7 @@ pub fn parse_case(name: &str, path: &Path, text: &[u8]) -> Result<Case, ParseErr
         quiet,
         methods,
         expect_lines,
+        compare_decoded,
     })
 }
 

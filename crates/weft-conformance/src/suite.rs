@@ -451,6 +451,28 @@ pub fn run_suite(
         .collect()
 }
 
+/// The decoded responses of a transcript (framing removed), for `compare: decoded` cases.
+fn decoded_view(case: &Case, t: &crate::run::Transcript) -> String {
+    let methods = case.request_methods();
+    let parsed = crate::response::parse_responses(&t.normalized, &methods, true);
+    let mut view = String::new();
+    for r in &parsed.responses {
+        view.push_str(&format!("{} {} {:?}\n", r.version, r.status, r.reason));
+        for (name, value) in &r.headers {
+            view.push_str(&format!("{name}: {:?}\n", String::from_utf8_lossy(value)));
+        }
+        view.push_str(&format!("body {:?}\n", String::from_utf8_lossy(&r.body)));
+        for (name, value) in &r.trailers {
+            view.push_str(&format!(
+                "trailer {name}: {:?}\n",
+                String::from_utf8_lossy(value)
+            ));
+        }
+    }
+    view.push_str(&format!("tail {:?}\n", parsed.tail));
+    view
+}
+
 /// Compares the normalised bytes of two targets mode by mode; returns one
 /// message per case (index into `cases`) whose bytes differ.
 pub fn compare_targets(
@@ -465,7 +487,11 @@ pub fn compare_targets(
             let (Some(ta), Some(tb)) = (&ma.transcript, &mb.transcript) else {
                 continue;
             };
-            if ta.normalized != tb.normalized {
+            let differs = match &case.compare_decoded {
+                None => ta.normalized != tb.normalized,
+                Some(_) => decoded_view(case, ta) != decoded_view(case, tb),
+            };
+            if differs {
                 if msg.is_empty() {
                     msg = format!(
                         "FAIL {} [{}]: {la} and {lb} answered differently\n",

@@ -172,7 +172,7 @@ impl Connection {
         if n == 0 {
             return;
         }
-        self.out_pos = (self.out_pos + n).min(self.out.len());
+        self.out_pos = self.out_pos.saturating_add(n).min(self.out.len());
         self.send_progress = now;
         if self.out_pos == self.out.len() {
             self.out.clear();

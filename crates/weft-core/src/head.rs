@@ -4,7 +4,8 @@
 use crate::error::Error;
 use crate::limits::Limits;
 use crate::syntax::{
-    find_lf, is_field_value_byte, is_token, list_contains, list_items, parse_decimal, trim_ows,
+    field_value_len, find_lf, is_host_chars, is_token, list_contains, list_items, parse_decimal,
+    token_eq_lower, token_len, trim_ows, visible_ascii_len,
 };
 
 /// Most empty lines ignored before a request line (RFC 9112 section 2.2 asks for at least one).
@@ -27,19 +28,21 @@ pub enum Method<'a> {
 }
 
 impl<'a> Method<'a> {
-    fn from_token(token: &'a str) -> Method<'a> {
-        match token {
-            "GET" => Method::Get,
-            "HEAD" => Method::Head,
-            "POST" => Method::Post,
-            "PUT" => Method::Put,
-            "PATCH" => Method::Patch,
-            "DELETE" => Method::Delete,
-            "OPTIONS" => Method::Options,
-            "CONNECT" => Method::Connect,
-            "TRACE" => Method::Trace,
-            other => Method::Other(other),
-        }
+    /// The method named by a token (`None` only if `token` is not UTF-8, which a token always
+    /// is).
+    fn from_token(token: &'a [u8]) -> Option<Method<'a>> {
+        Some(match token {
+            b"GET" => Method::Get,
+            b"HEAD" => Method::Head,
+            b"POST" => Method::Post,
+            b"PUT" => Method::Put,
+            b"PATCH" => Method::Patch,
+            b"DELETE" => Method::Delete,
+            b"OPTIONS" => Method::Options,
+            b"CONNECT" => Method::Connect,
+            b"TRACE" => Method::Trace,
+            other => Method::Other(std::str::from_utf8(other).ok()?),
+        })
     }
 
     /// The method as it appeared on the wire.
@@ -120,14 +123,27 @@ impl<'a> Headers<'a> {
 
     /// The fields in order of arrival.
     pub fn iter(&self) -> HeaderIter<'a> {
-        HeaderIter { rest: self.raw }
+        // One UTF-8 check over the whole section (word at a time over ASCII) is much cheaper
+        // than one per name; a value with non-UTF-8 obs-text only cuts the prefix short.
+        let text = match std::str::from_utf8(self.raw) {
+            Ok(text) => text,
+            Err(err) => self
+                .raw
+                .get(..err.valid_up_to())
+                .and_then(|valid| std::str::from_utf8(valid).ok())
+                .unwrap_or(""),
+        };
+        HeaderIter {
+            fields: self.fields(),
+            text,
+        }
     }
 
     /// The first field named `name` (ASCII case-insensitive).
     pub fn get(&self, name: &str) -> Option<&'a [u8]> {
-        self.iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| h.value)
+        self.fields()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, value)| value)
     }
 
     /// Every field named `name`, in order.
@@ -135,9 +151,17 @@ impl<'a> Headers<'a> {
     where
         'a: 'n,
     {
-        self.iter()
-            .filter(move |h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| h.value)
+        self.fields()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, value)| value)
+    }
+
+    /// The fields as bytes: lookups by name need no `&str`.
+    fn fields(&self) -> RawFields<'a> {
+        RawFields {
+            raw: self.raw,
+            pos: 0,
+        }
     }
 }
 
@@ -152,30 +176,49 @@ impl<'a> IntoIterator for Headers<'a> {
 /// Iterator over a validated [`Headers`] section.
 #[derive(Clone, Debug)]
 pub struct HeaderIter<'a> {
-    rest: &'a [u8],
+    fields: RawFields<'a>,
+    /// The longest UTF-8 prefix of the section: names are sliced from it.
+    text: &'a str,
 }
 
 impl<'a> Iterator for HeaderIter<'a> {
     type Item = Header<'a>;
     fn next(&mut self) -> Option<Header<'a>> {
         loop {
-            let lf = find_lf(self.rest)?;
-            let line = self.rest.get(..lf)?;
-            self.rest = self.rest.get(lf + 1..).unwrap_or(&[]);
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            let Some(colon) = line.iter().position(|&b| b == b':') else {
-                continue;
+            // A name is the start of its line.
+            let start = self.fields.pos;
+            let (name, value) = self.fields.next()?;
+            let name = match self.text.get(start..start + name.len()) {
+                Some(name) => name,
+                // After a value that is not UTF-8 (names are tokens: this always succeeds).
+                None => match std::str::from_utf8(name) {
+                    Ok(name) => name,
+                    Err(_) => continue,
+                },
             };
-            let (Some(name), Some(value)) = (line.get(..colon), line.get(colon + 1..)) else {
-                continue;
-            };
-            let Ok(name) = std::str::from_utf8(name) else {
-                continue;
-            };
-            return Some(Header {
-                name,
-                value: trim_ows(value),
-            });
+            return Some(Header { name, value });
+        }
+    }
+}
+
+/// The fields of a validated section as `(name, value)` bytes.
+#[derive(Clone, Debug)]
+struct RawFields<'a> {
+    raw: &'a [u8],
+    /// Where the next line starts.
+    pos: usize,
+}
+
+impl<'a> Iterator for RawFields<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+    fn next(&mut self) -> Option<(&'a [u8], &'a [u8])> {
+        loop {
+            let (line, len) = section_line(self.raw.get(self.pos..)?)?;
+            self.pos += len;
+            // A validated section holds field lines only.
+            if let SectionLine::Field(name, value) = line {
+                return Some((name, value));
+            }
         }
     }
 }
@@ -275,7 +318,12 @@ fn parse_version(v: &[u8]) -> Result<Version, Error> {
 
 /// Is `target` allowed with `method` (RFC 9112 section 3.2)?
 fn valid_target(method: Method<'_>, target: &[u8]) -> bool {
-    if target.is_empty() || !target.iter().all(|&b| (0x21..=0x7e).contains(&b)) {
+    visible_ascii_len(target) == target.len() && valid_target_form(method, target)
+}
+
+/// Is `target`, known to be visible ASCII, of a form allowed with `method`?
+fn valid_target_form(method: Method<'_>, target: &[u8]) -> bool {
+    if target.is_empty() {
         return false;
     }
     match method {
@@ -297,34 +345,6 @@ fn valid_target(method: Method<'_>, target: &[u8]) -> bool {
                     .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
         }
     }
-}
-
-/// Characters allowed in a Host value: uri-host (reg-name, IPv4, IP-literal) and port.
-fn valid_host(value: &[u8]) -> bool {
-    value.iter().all(|&b| {
-        b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'-' | b'.'
-                    | b'_'
-                    | b'~'
-                    | b'!'
-                    | b'$'
-                    | b'&'
-                    | b'\''
-                    | b'('
-                    | b')'
-                    | b'*'
-                    | b'+'
-                    | b','
-                    | b';'
-                    | b'='
-                    | b':'
-                    | b'['
-                    | b']'
-                    | b'%'
-            )
-    })
 }
 
 /// What the Transfer-Encoding fields of a message say, accumulated over every field.
@@ -392,11 +412,139 @@ pub(crate) fn parse_field_line(line: &[u8], err: Error) -> Result<(&str, &[u8]),
     };
     let name = line.get(..colon).unwrap_or(&[]);
     let value = line.get(colon + 1..).unwrap_or(&[]);
-    if !is_token(name) || !value.iter().all(|&b| is_field_value_byte(b)) {
+    if !is_token(name) || field_value_len(value) != value.len() {
         return Err(err);
     }
     let name = std::str::from_utf8(name).map_err(|_| err)?;
     Ok((name, trim_ows(value)))
+}
+
+/// One line of a header section, classified in the order the rules apply to it.
+#[derive(Clone, Copy)]
+enum SectionLine<'a> {
+    /// The empty line that ends the section.
+    End,
+    /// A valid field line: name and value with its whitespace trimmed.
+    Field(&'a [u8], &'a [u8]),
+    /// A line ended by a bare LF.
+    BareLf,
+    /// A CRLF-ended line that is not a valid field line.
+    Malformed,
+}
+
+/// The fast path for the lines of a well-formed section, `token ":" field-value CRLF` and the
+/// final CRLF: one pass that validates while it looks for the line end. It returns the line
+/// and its length including the CRLF, or `None` for any other line, including one that has not
+/// fully arrived. `None` sends the line to [`section_line`]'s general path, so whatever this
+/// accepts, the general path would have accepted in the same way.
+#[inline]
+fn simple_section_line(s: &[u8]) -> Option<(SectionLine<'_>, usize)> {
+    let name_len = token_len(s);
+    let (name, rest) = s.split_at_checked(name_len)?;
+    let rest = match rest {
+        [b':', rest @ ..] if name_len > 0 => rest,
+        [b'\r', b'\n', ..] if name_len == 0 => return Some((SectionLine::End, 2)),
+        _ => return None,
+    };
+    // A value holds no CTL but HTAB, so its run ends at the line's CR.
+    let value_len = field_value_len(rest);
+    let (value, rest) = rest.split_at_checked(value_len)?;
+    if !rest.starts_with(b"\r\n") {
+        return None;
+    }
+    let line = SectionLine::Field(name, trim_ows(value));
+    Some((line, name_len + 1 + value_len + 2))
+}
+
+/// Splits off and classifies the line at the start of `s`: the line and its length including
+/// its LF, or `None` while no LF has arrived.
+#[inline]
+fn section_line(s: &[u8]) -> Option<(SectionLine<'_>, usize)> {
+    if let Some(simple) = simple_section_line(s) {
+        return Some(simple);
+    }
+    // The general path: find the LF first, then judge the line.
+    let lf = find_lf(s)?;
+    let raw = s.get(..lf).unwrap_or(&[]);
+    let line = match raw.strip_suffix(b"\r") {
+        None => SectionLine::BareLf,
+        Some([]) => SectionLine::End,
+        Some(line) => match parse_field_line(line, Error::BadHeader) {
+            Ok((name, value)) => SectionLine::Field(name.as_bytes(), value),
+            Err(_) => SectionLine::Malformed,
+        },
+    };
+    Some((line, lf + 1))
+}
+
+/// The fast path for a request line of the usual shape, `method SP target SP HTTP/1.x CRLF`
+/// within the length limit: one pass over each part. It returns the method, target, version and
+/// the line's length including its CRLF, or `None` for any other line (including an incomplete
+/// one), which then goes through the general path of [`parse_request_head`] and gets its
+/// answer there.
+fn simple_request_line<'a>(
+    s: &'a [u8],
+    limits: &Limits,
+) -> Option<(Method<'a>, &'a str, Version, usize)> {
+    let method_len = token_len(s);
+    let (method, rest) = s.split_at_checked(method_len)?;
+    let rest = rest.strip_prefix(b" ")?;
+    let target_len = visible_ascii_len(rest);
+    let (target, rest) = rest.split_at_checked(target_len)?;
+    let version = match rest.get(..11)? {
+        b" HTTP/1.1\r\n" => Version::Http11,
+        b" HTTP/1.0\r\n" => Version::Http10,
+        _ => return None,
+    };
+    let len = method_len + 1 + target_len + 11;
+    if method_len == 0 || len > limits.max_request_line {
+        return None;
+    }
+    let method = Method::from_token(method)?;
+    if !valid_target_form(method, target) {
+        return None;
+    }
+    Some((method, std::str::from_utf8(target).ok()?, version, len))
+}
+
+/// The general path for the request line at `buf[start..]`: every rule, in the order of the
+/// bytes. Returns the method, target, version and the position after the line, or `None` while
+/// the line is incomplete and within the limit.
+#[allow(clippy::type_complexity)]
+fn request_line<'a>(
+    buf: &'a [u8],
+    start: usize,
+    limits: &Limits,
+) -> Result<Option<(Method<'a>, &'a str, Version, usize)>, Error> {
+    let Some((raw, next)) = raw_line(buf, start) else {
+        let partial = buf.get(start..).unwrap_or(&[]);
+        if partial.len() > limits.max_request_line {
+            return Err(overlong_request_line(partial, limits.max_request_line));
+        }
+        return Ok(None);
+    };
+    if raw.len() > limits.max_request_line {
+        return Err(overlong_request_line(raw, limits.max_request_line));
+    }
+    let line = strip_cr(raw, Error::BadRequestLine)?;
+    if line.len() + 2 > limits.max_request_line {
+        return Err(overlong_request_line(line, limits.max_request_line));
+    }
+    let mut parts = line.splitn(3, |&b| b == b' ');
+    let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(Error::BadRequestLine);
+    };
+    if !is_token(method) {
+        return Err(Error::BadRequestLine);
+    }
+    let method = Method::from_token(method).ok_or(Error::BadRequestLine)?;
+    let version = parse_version(version)?;
+    if !valid_target(method, target) {
+        return Err(Error::BadRequestLine);
+    }
+    let target = std::str::from_utf8(target).map_err(|_| Error::BadRequestLine)?;
+    Ok(Some((method, target, version, next)))
 }
 
 /// Parses a request head from the start of `buf`.
@@ -424,35 +572,14 @@ pub fn parse_request_head<'a>(
     }
 
     // Request line.
-    let Some((raw, mut pos)) = raw_line(buf, start) else {
-        let partial = buf.get(start..).unwrap_or(&[]);
-        if partial.len() > limits.max_request_line {
-            return Err(overlong_request_line(partial, limits.max_request_line));
-        }
-        return Ok(None);
+    let simple = simple_request_line(buf.get(start..).unwrap_or(&[]), limits);
+    let (method, target, version, mut pos) = match simple {
+        Some((method, target, version, len)) => (method, target, version, start + len),
+        None => match request_line(buf, start, limits)? {
+            Some(parts) => parts,
+            None => return Ok(None),
+        },
     };
-    if raw.len() > limits.max_request_line {
-        return Err(overlong_request_line(raw, limits.max_request_line));
-    }
-    let line = strip_cr(raw, Error::BadRequestLine)?;
-    if line.len() + 2 > limits.max_request_line {
-        return Err(overlong_request_line(line, limits.max_request_line));
-    }
-    let mut parts = line.splitn(3, |&b| b == b' ');
-    let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next())
-    else {
-        return Err(Error::BadRequestLine);
-    };
-    if !is_token(method) {
-        return Err(Error::BadRequestLine);
-    }
-    let method =
-        Method::from_token(std::str::from_utf8(method).map_err(|_| Error::BadRequestLine)?);
-    let version = parse_version(version)?;
-    if !valid_target(method, target) {
-        return Err(Error::BadRequestLine);
-    }
-    let target = std::str::from_utf8(target).map_err(|_| Error::BadRequestLine)?;
 
     // Header section.
     let fields_start = pos;
@@ -470,32 +597,38 @@ pub fn parse_request_head<'a>(
     let mut expect_continue = false;
     let mut bad_expect = false;
     loop {
-        let Some((raw, next)) = raw_line(buf, pos) else {
+        let Some((line, len)) = section_line(buf.get(pos..).unwrap_or(&[])) else {
             if buf.len() - start > limits.max_head {
                 return Err(Error::HeadTooLarge);
             }
             return Ok(None);
         };
+        let next = pos + len;
+        // The rules in the order they apply to a line: its length, its ending, whether it ends
+        // the section, the field count, then its syntax.
         if next - start > limits.max_head {
             return Err(Error::HeadTooLarge);
         }
-        let line = strip_cr(raw, Error::BadHeader)?;
-        if line.is_empty() {
-            break;
+        match line {
+            SectionLine::BareLf => return Err(Error::BadHeader),
+            SectionLine::End => break,
+            SectionLine::Field(..) | SectionLine::Malformed => {}
         }
         pos = next;
         count += 1;
         if count > limits.max_headers {
             return Err(Error::TooManyHeaders);
         }
-        let (name, value) = parse_field_line(line, Error::BadHeader)?;
+        let SectionLine::Field(name, value) = line else {
+            return Err(Error::BadHeader);
+        };
         match name.len() {
-            4 if name.eq_ignore_ascii_case("host") => {
+            4 if token_eq_lower(name, b"host") => {
                 hosts += 1;
                 host = value;
-                host_valid &= valid_host(value);
+                host_valid &= is_host_chars(value);
             }
-            14 if name.eq_ignore_ascii_case("content-length") => {
+            14 if token_eq_lower(name, b"content-length") => {
                 let mut any = false;
                 for item in value.split(|&b| b == b',').map(trim_ows) {
                     any = true;
@@ -508,8 +641,8 @@ pub fn parse_request_head<'a>(
                 }
                 bad_content_length |= !any;
             }
-            17 if name.eq_ignore_ascii_case("transfer-encoding") => codings.add_field(value),
-            10 if name.eq_ignore_ascii_case("connection") => {
+            17 if token_eq_lower(name, b"transfer-encoding") => codings.add_field(value),
+            10 if token_eq_lower(name, b"connection") => {
                 for token in list_items(value) {
                     if token.eq_ignore_ascii_case(b"close") {
                         conn_close = true;
@@ -520,8 +653,8 @@ pub fn parse_request_head<'a>(
                     }
                 }
             }
-            7 if name.eq_ignore_ascii_case("upgrade") => upgrade = Some(value),
-            6 if name.eq_ignore_ascii_case("expect") => {
+            7 if token_eq_lower(name, b"upgrade") => upgrade = Some(value),
+            6 if token_eq_lower(name, b"expect") => {
                 if value.eq_ignore_ascii_case(b"100-continue") {
                     expect_continue = true;
                 } else {

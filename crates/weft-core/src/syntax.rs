@@ -1,15 +1,53 @@
 //! Character classes of RFC 9110 section 5.6 and small byte helpers.
 
+// Character classes checked a byte at a time are 256-entry tables: one load per byte is
+// cheaper than a chain of range tests.
+
+/// `tchar` of RFC 9110 section 5.6.2: the characters of a token.
+static TCHAR: [bool; 256] = alphanumeric_and(b"!#$%&'*+-.^_`|~");
+
+/// What a Host value may hold: uri-host (reg-name, IPv4address, IP-literal) and `:` port, RFC
+/// 3986 section 3.2.2 (unreserved, pct-encoded, sub-delims, and `:[]` for IP literals).
+static HOST_CHAR: [bool; 256] = alphanumeric_and(b"-._~!$&'()*+,;=:[]%");
+
+/// A table marking ASCII letters, digits and `extra`.
+// Runs at compile time only: an index out of range would fail the build, not panic.
+#[allow(clippy::indexing_slicing)]
+const fn alphanumeric_and(extra: &[u8]) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = (b as u8).is_ascii_alphanumeric();
+        b += 1;
+    }
+    let mut i = 0;
+    while i < extra.len() {
+        table[extra[i] as usize] = true;
+        i += 1;
+    }
+    table
+}
+
 /// `tchar` of RFC 9110 section 5.6.2: the characters of a token.
 pub(crate) fn is_tchar(b: u8) -> bool {
-    matches!(b,
-        b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`'
-        | b'|' | b'~' | b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z')
+    TCHAR.get(usize::from(b)).copied().unwrap_or(false)
+}
+
+/// Is every byte of `value` allowed in a Host value (see [`HOST_CHAR`])?
+pub(crate) fn is_host_chars(value: &[u8]) -> bool {
+    value
+        .iter()
+        .all(|&b| HOST_CHAR.get(usize::from(b)).copied().unwrap_or(false))
 }
 
 /// A non-empty token.
 pub(crate) fn is_token(s: &[u8]) -> bool {
-    !s.is_empty() && s.iter().all(|&b| is_tchar(b))
+    !s.is_empty() && token_len(s) == s.len()
+}
+
+/// Length of the run of tchars at the start of `s`.
+pub(crate) fn token_len(s: &[u8]) -> usize {
+    s.iter().position(|&b| !is_tchar(b)).unwrap_or(s.len())
 }
 
 /// `field-vchar` plus SP and HTAB: what may appear inside a field value (RFC 9110 section 5.5).
@@ -18,15 +56,97 @@ pub(crate) fn is_field_value_byte(b: u8) -> bool {
     b == b'\t' || (b >= 0x20 && b != 0x7f)
 }
 
+// Word-at-a-time scanning (SWAR): eight bytes are loaded as one little-endian u64 and every
+// byte of a class is marked at once with a few integer operations. The first byte of the word
+// is its lowest byte, so the lowest mark is the first such byte in the input.
+
+/// 0x01 in every byte.
+const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+/// 0x80 in every byte.
+const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+
+/// Sets the high bit of every byte of `word` that is below `n` (`n <= 0x80`). A byte above a
+/// marked one may be marked too (the subtraction borrows across bytes), so only the lowest mark
+/// is exact: which is all [`marked_prefix_len`] uses.
+const fn bytes_below(word: u64, n: u8) -> u64 {
+    word.wrapping_sub(ONES * n as u64) & !word & HIGHS
+}
+
+/// Sets the high bit of every byte of `word` equal to `b` (only the lowest mark is exact).
+const fn bytes_equal(word: u64, b: u8) -> u64 {
+    bytes_below(word ^ (ONES * b as u64), 1)
+}
+
+/// Length of the prefix of `s` before the first byte that `marks` flags (a word at a time) or
+/// that `ends` accepts (one byte at a time, for the last few bytes that fill no word). The two
+/// must describe the same class of bytes.
+#[inline(always)]
+fn marked_prefix_len(s: &[u8], marks: impl Fn(u64) -> u64, ends: impl Fn(u8) -> bool) -> usize {
+    let mut words = s.chunks_exact(8);
+    let mut len = 0;
+    for word in words.by_ref() {
+        let Ok(word) = <[u8; 8]>::try_from(word) else {
+            break;
+        };
+        let mask = marks(u64::from_le_bytes(word));
+        if mask != 0 {
+            return len + (mask.trailing_zeros() / 8) as usize;
+        }
+        len += 8;
+    }
+    let tail = words.remainder();
+    len + tail.iter().position(|&b| ends(b)).unwrap_or(tail.len())
+}
+
+/// Length of the run of field-value bytes at the start of `s` (see [`is_field_value_byte`]):
+/// it ends at the first CTL other than HTAB (normally the CR of the line's CRLF) or DEL.
+pub(crate) fn field_value_len(s: &[u8]) -> usize {
+    let mut len = 0;
+    loop {
+        // Stops at every CTL and DEL; HTAB is rare enough in values to be stepped over here.
+        let rest = s.get(len..).unwrap_or(&[]);
+        len += marked_prefix_len(
+            rest,
+            |w| bytes_below(w, 0x20) | bytes_equal(w, 0x7f),
+            |b| b < 0x20 || b == 0x7f,
+        );
+        match s.get(len) {
+            Some(b'\t') => len += 1,
+            _ => return len,
+        }
+    }
+}
+
+/// Length of the run of visible ASCII (0x21-0x7E, what a request target is made of) at the
+/// start of `s`.
+pub(crate) fn visible_ascii_len(s: &[u8]) -> usize {
+    marked_prefix_len(
+        s,
+        |w| bytes_below(w, 0x21) | bytes_equal(w, 0x7f) | (w & HIGHS),
+        |b| !(0x21..=0x7e).contains(&b),
+    )
+}
+
+/// Is `b` optional whitespace (SP / HTAB)?
+pub(crate) fn is_ows(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
 /// Trims optional whitespace (SP / HTAB) at both ends.
-pub(crate) fn trim_ows(mut s: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = s {
-        s = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = s {
-        s = rest;
-    }
-    s
+pub(crate) fn trim_ows(s: &[u8]) -> &[u8] {
+    let start = s.iter().position(|&b| !is_ows(b)).unwrap_or(s.len());
+    let end = s
+        .iter()
+        .rposition(|&b| !is_ows(b))
+        .map_or(start, |last| last + 1);
+    s.get(start..end).unwrap_or(&[])
+}
+
+/// Does the token `name` equal `lower`, ignoring ASCII case? `lower` must be lowercase letters
+/// and `-` (a header name this crate acts on): setting bit 0x20 of a tchar lowercases a letter
+/// and turns no other tchar into a letter or `-`, so one OR per byte compares exactly.
+pub(crate) fn token_eq_lower(name: &[u8], lower: &[u8]) -> bool {
+    name.len() == lower.len() && name.iter().zip(lower).all(|(&n, &l)| n | 0x20 == l)
 }
 
 /// Position of the first `\n` in `s`.
@@ -104,6 +224,63 @@ mod tests {
         for bad in [&b""[..], b"0x1", b"+1", b"-1", b" 1", b"1 ", b"g"] {
             assert_eq!(parse_hex(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn tables_match_the_rules() {
+        for b in 0..=255u8 {
+            let tchar = matches!(b,
+                b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_'
+                | b'`' | b'|' | b'~' | b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z');
+            assert_eq!(is_tchar(b), tchar, "{b:#x}");
+            let host = b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:[]%".contains(&b);
+            assert_eq!(is_host_chars(&[b]), host, "{b:#x}");
+        }
+    }
+
+    #[test]
+    fn word_scans_match_byte_scans() {
+        // Every class boundary at every position of a word and of the tail, and runs of tabs.
+        let specials = [
+            0x00, 0x09, 0x0a, 0x0d, 0x1f, 0x20, 0x21, 0x7e, 0x7f, 0x80, 0xff,
+        ];
+        for len in 0..20 {
+            for at in 0..len {
+                for &special in &specials {
+                    for fill in [b'a', b'\t', 0x80] {
+                        let mut s = vec![fill; len];
+                        s[at] = special;
+                        let value = s.iter().position(|&b| !is_field_value_byte(b));
+                        assert_eq!(field_value_len(&s), value.unwrap_or(len), "{s:?}");
+                        let visible = s.iter().position(|&b| !(0x21..=0x7e).contains(&b));
+                        assert_eq!(visible_ascii_len(&s), visible.unwrap_or(len), "{s:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn token_comparison() {
+        assert!(token_eq_lower(b"Content-Length", b"content-length"));
+        assert!(token_eq_lower(b"HOST", b"host"));
+        assert!(!token_eq_lower(b"hosts", b"host"));
+        assert!(!token_eq_lower(b"h0st", b"host"));
+        for b in 0..=255u8 {
+            let name = [b];
+            for lower in [&b"a"[..], b"z", b"-"] {
+                let want = is_tchar(b) && name.eq_ignore_ascii_case(lower);
+                assert_eq!(is_tchar(b) && token_eq_lower(&name, lower), want, "{b:#x}");
+            }
+        }
+    }
+
+    #[test]
+    fn ows_trimming() {
+        assert_eq!(trim_ows(b" \t a b \t"), b"a b");
+        assert_eq!(trim_ows(b" \t "), b"");
+        assert_eq!(trim_ows(b""), b"");
+        assert_eq!(trim_ows(b"x"), b"x");
     }
 
     #[test]

@@ -89,7 +89,10 @@ fn header_timeout_restarts_for_each_request() {
     h.advance(8 * SEC);
     h.feed(b"GET / HTTP/1.1\r\n");
     h.advance(8 * SEC);
-    assert!(!h.conn.is_closed(), "ten seconds from the second request's first byte");
+    assert!(
+        !h.conn.is_closed(),
+        "ten seconds from the second request's first byte"
+    );
     h.advance(2 * SEC);
     assert_eq!(h.conn.error(), Some(Error::HeadTimeout));
 }
@@ -148,7 +151,10 @@ fn no_read_deadline_while_the_application_works() {
     h.advance(3600 * SEC);
     assert!(!h.conn.is_closed());
     h.send_full(200, &[], b"late");
-    assert_eq!(h.out, lit("HTTP/1.1 200 OK\r\nDate: {D}\r\nContent-Length: 4\r\n\r\nlate"));
+    assert_eq!(
+        h.out,
+        lit("HTTP/1.1 200 OK\r\nDate: {D}\r\nContent-Length: 4\r\n\r\nlate")
+    );
 }
 
 #[test]
@@ -194,7 +200,11 @@ fn send_timeout_drops_output_and_closes() {
     assert_eq!(h.conn.poll_timeout(), Some(h.start + 30 * SEC));
     h.advance(10 * SEC);
     assert!(h.conn.is_closed(), "idle: the read side closes");
-    assert_eq!(h.conn.transmit().len(), pending - 10, "the response still drains");
+    assert_eq!(
+        h.conn.transmit().len(),
+        pending - 10,
+        "the response still drains"
+    );
     assert_eq!(h.conn.poll_timeout(), Some(h.start + 60 * SEC));
     h.advance(30 * SEC);
     assert!(h.conn.transmit().is_empty(), "the stuck output is dropped");
@@ -325,7 +335,10 @@ fn eof_after_a_complete_request_still_gets_the_answer() {
     h.send_full(200, &[], b"ok");
     assert_eq!(h.events.last(), Some(&Ev::Closed));
     assert!(h.conn.error().is_none());
-    assert_eq!(h.out, lit("HTTP/1.1 200 OK\r\nDate: {D}\r\nContent-Length: 2\r\n\r\nok"));
+    assert_eq!(
+        h.out,
+        lit("HTTP/1.1 200 OK\r\nDate: {D}\r\nContent-Length: 2\r\n\r\nok")
+    );
 }
 
 #[test]
@@ -344,12 +357,17 @@ fn errors_are_sticky() {
     let h = Harness::manual();
     let start = h.start;
     let mut conn = Connection::new(Limits::default(), start);
-    let err = conn.next_event(b"GET / HTTP/1.1\r\nX : y\r\n\r\n", h.now()).unwrap_err();
+    let err = conn
+        .next_event(b"GET / HTTP/1.1\r\nX : y\r\n\r\n", h.now())
+        .unwrap_err();
     assert_eq!(err, Error::BadHeader);
     let answer = conn.transmit().to_vec();
     assert_eq!(answer, error_response(Error::BadHeader));
     for input in [&b""[..], GET, b"garbage"] {
-        assert_eq!(conn.next_event(input, h.now()).unwrap_err(), Error::BadHeader);
+        assert_eq!(
+            conn.next_event(input, h.now()).unwrap_err(),
+            Error::BadHeader
+        );
     }
     conn.receive_eof();
     conn.handle_timeout(h.now());
@@ -361,11 +379,20 @@ fn errors_are_sticky() {
         Err(SendError::Closed)
     );
     assert_eq!(conn.transmit(), answer, "nothing more is queued");
-    assert_eq!(conn.poll_timeout().map(|t| t - start), Some(Limits::default().send_timeout));
+    assert_eq!(
+        conn.poll_timeout().map(|t| t - start),
+        Some(Limits::default().send_timeout)
+    );
 }
 
 #[test]
 fn error_display() {
-    assert_eq!(Error::UriTooLong.to_string(), "request target too long (414)");
-    assert_eq!(SendError::InvalidHeader.to_string(), "invalid header name or value");
+    assert_eq!(
+        Error::UriTooLong.to_string(),
+        "request target too long (414)"
+    );
+    assert_eq!(
+        SendError::InvalidHeader.to_string(),
+        "invalid header name or value"
+    );
 }

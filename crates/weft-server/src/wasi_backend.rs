@@ -264,11 +264,14 @@ impl Backend for WasiBackend {
         }
 
         // Nothing was ready: one blocking poll over everything, bounded by the timeout.
-        let clock = timeout.map(|t| subscribe_duration(u64::try_from(t.as_nanos()).unwrap_or(u64::MAX)));
+        let clock =
+            timeout.map(|t| subscribe_duration(u64::try_from(t.as_nanos()).unwrap_or(u64::MAX)));
         let mut list: Vec<&Pollable> = interest.iter().filter_map(|&i| self.pollable(i)).collect();
         if list.len() != interest.len() {
             self.interest = interest;
-            return Err(io::Error::other("pollable list out of step with the interest list"));
+            return Err(io::Error::other(
+                "pollable list out of step with the interest list",
+            ));
         }
         if let Some(clock) = clock.as_ref() {
             list.push(clock);

@@ -222,11 +222,7 @@ impl Harness {
                     }
                 }
                 Ev::Data(data) => self.body.extend_from_slice(&data),
-                Ev::End(_) => {
-                    if self.answer == Answer::Echo {
-                        self.respond_echo();
-                    }
-                }
+                Ev::End(_) if self.answer == Answer::Echo => self.respond_echo(),
                 _ => {}
             }
             if stop {
