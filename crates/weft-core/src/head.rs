@@ -437,7 +437,7 @@ enum SectionLine<'a> {
 /// and its length including the CRLF, or `None` for any other line, including one that has not
 /// fully arrived. `None` sends the line to [`section_line`]'s general path, so whatever this
 /// accepts, the general path would have accepted in the same way.
-#[inline]
+#[inline(never)]
 fn simple_section_line(s: &[u8]) -> Option<(SectionLine<'_>, usize)> {
     let name_len = token_len(s);
     let (name, rest) = s.split_at_checked(name_len)?;
@@ -458,7 +458,7 @@ fn simple_section_line(s: &[u8]) -> Option<(SectionLine<'_>, usize)> {
 
 /// Splits off and classifies the line at the start of `s`: the line and its length including
 /// its LF, or `None` while no LF has arrived.
-#[inline]
+#[inline(never)]
 fn section_line(s: &[u8]) -> Option<(SectionLine<'_>, usize)> {
     if let Some(simple) = simple_section_line(s) {
         return Some(simple);

@@ -47,7 +47,14 @@ pub(crate) fn is_token(s: &[u8]) -> bool {
 
 /// Length of the run of tchars at the start of `s`.
 pub(crate) fn token_len(s: &[u8]) -> usize {
-    s.iter().position(|&b| !is_tchar(b)).unwrap_or(s.len())
+    // Header names and methods are mostly letters and `-`: whole words of those are
+    // skipped at once, and the table takes over at the first other byte (normally the `:` or
+    // SP that ends the token).
+    let common = marked_prefix_len(s, bytes_not_letter_or_dash, |b| {
+        !(b.is_ascii_alphabetic() || b == b'-')
+    });
+    let rest = s.get(common..).unwrap_or(&[]);
+    common + rest.iter().position(|&b| !is_tchar(b)).unwrap_or(rest.len())
 }
 
 /// `field-vchar` plus SP and HTAB: what may appear inside a field value (RFC 9110 section 5.5).
@@ -75,6 +82,21 @@ const fn bytes_below(word: u64, n: u8) -> u64 {
 /// Sets the high bit of every byte of `word` equal to `b` (only the lowest mark is exact).
 const fn bytes_equal(word: u64, b: u8) -> u64 {
     bytes_below(word ^ (ONES * b as u64), 1)
+}
+
+/// Sets the high bit of every byte of `word` that is not an ASCII letter or `-`, the bytes
+/// most header names and methods are made of. Every mark is exact: the sums below stay within
+/// their byte (each operand byte is below 0x80).
+const fn bytes_not_letter_or_dash(word: u64) -> u64 {
+    let ascii = word & !HIGHS;
+    // Setting bit 0x20 lowercases a letter; 0x1f + b has its high bit set for b >= b'a', and
+    // 0x05 + b for b > b'z'.
+    let lower = ascii | (ONES * 0x20);
+    let letter = (lower + ONES * 0x1f) & !(lower + ONES * 0x05);
+    // 0x7f + b has its high bit set unless b is zero.
+    let dash = !((ascii ^ (ONES * b'-' as u64)) + ONES * 0x7f);
+    // Bytes from 0x80 up, whose low seven bits could pass the tests, are marked by `word`.
+    (!(letter | dash) | word) & HIGHS
 }
 
 /// Length of the prefix of `s` before the first byte that `marks` flags (a word at a time) or
@@ -257,6 +279,27 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn word_token_scan_matches_the_table() {
+        for len in 0..20 {
+            for at in 0..len {
+                for b in 0..=255u8 {
+                    for fill in [b'a', b'Z', b'0', b'-', b'_'] {
+                        let mut s = vec![fill; len];
+                        s[at] = b;
+                        let want = s.iter().position(|&c| !is_tchar(c)).unwrap_or(len);
+                        assert_eq!(token_len(&s), want, "{s:?}");
+                    }
+                }
+            }
+        }
+        for b in 0..=255u8 {
+            let word = u64::from_le_bytes([b; 8]);
+            let common = b.is_ascii_alphabetic() || b == b'-';
+            assert_eq!(bytes_not_letter_or_dash(word) == 0, common, "{b:#x}");
         }
     }
 

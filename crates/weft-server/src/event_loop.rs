@@ -17,12 +17,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use weft_core::{Connection, DateCache, Event, Limits, Now};
 
-use crate::app::{App, AppError, ExchangeStats, Output, Produce, Responder};
+use weft_app::{App, AppError, ExchangeStats, Output, Produce, Responder, WRITE_HIGH_WATER};
 use crate::backend::{Backend, ReadOutcome, Token};
 use crate::buffer::ReadBuf;
 
-/// Above this many queued output bytes a connection stops reading and producing.
-pub const WRITE_HIGH_WATER: usize = 64 * 1024;
 /// Bytes requested from the socket per read.
 const READ_CHUNK: usize = 16 * 1024;
 /// How long a closing connection keeps discarding input after its FIN (so unread input does
@@ -363,16 +361,12 @@ fn pump<A: App>(app: &A, conn: &mut Conn, now: Now, log: &mut Vec<u8>, access_lo
                 return true;
             }
         };
-        let mut out = Output {
-            conn: &mut conn.proto,
-            now,
-            stats: &mut conn.stats,
-        };
+        let mut out = Output::new(&mut conn.proto, now, &mut conn.stats);
         let stop = match event {
             Event::Request(head) => {
                 conn.in_exchange = true;
                 conn.started = now.instant;
-                *out.stats = ExchangeStats::default();
+                *out.stats() = ExchangeStats::default();
                 if access_log {
                     use std::fmt::Write as _;
                     conn.log_prefix.clear();
@@ -437,11 +431,7 @@ fn produce(conn: &mut Conn, now: Now, log: &mut Vec<u8>, access_log: bool) -> bo
             break;
         }
         conn.wake_at = None;
-        let mut out = Output {
-            conn: &mut conn.proto,
-            now,
-            stats: &mut conn.stats,
-        };
+        let mut out = Output::new(&mut conn.proto, now, &mut conn.stats);
         match r.produce(&mut out) {
             Ok(Produce::More) => progressed = true,
             Ok(Produce::WaitUntil(t)) => {
@@ -466,14 +456,14 @@ fn produce(conn: &mut Conn, now: Now, log: &mut Vec<u8>, access_log: bool) -> bo
 /// A handler failed: 500 when nothing was sent yet, else abort the connection.
 fn handler_failed(out: &mut Output<'_>, err: &AppError, log: &mut Vec<u8>) {
     let _ = writeln!(log, "weft: handler error: {err}");
-    if out.conn.awaits_response() {
+    if out.connection().awaits_response() {
         let body = b"internal server error\n";
         let headers: [(&str, &[u8]); 1] = [("Content-Type", b"text/plain; charset=utf-8")];
         if out.full(500, &headers, body).is_ok() {
             return;
         }
     }
-    out.conn.abort();
+    out.connection().abort();
 }
 
 /// When the response of the current exchange is complete: log it and drop the responder.

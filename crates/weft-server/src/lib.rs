@@ -1,11 +1,9 @@
-//! weft-server: the event loop over a small backend trait, the native (epoll) backend, the
-//! demo application and the command line of the `weft` binary.
+//! weft-server: the event loop over a small backend trait, the native (epoll) and WASI
+//! backends, and the command line of the `weft` binary. The application (weft-app) sits above.
 
-pub mod app;
 pub mod backend;
 pub mod buffer;
 pub mod cli;
-pub mod demo;
 pub mod event_loop;
 #[cfg(not(target_os = "wasi"))]
 pub mod native;

@@ -41,7 +41,7 @@ fn announce(addr: std::net::SocketAddr) {
 fn serve(config: ServeConfig) -> std::io::Result<()> {
     use std::sync::atomic::AtomicBool;
     use std::sync::Arc;
-    use weft_server::demo::DemoApp;
+    use weft_app::demo::DemoApp;
     use weft_server::event_loop::{EventLoop, LoopConfig};
     use weft_server::native::{bind_listener, NativeBackend};
 
@@ -88,7 +88,7 @@ fn serve(config: ServeConfig) -> std::io::Result<()> {
 #[cfg(target_os = "wasi")]
 fn serve(config: ServeConfig) -> std::io::Result<()> {
     use std::sync::atomic::AtomicBool;
-    use weft_server::demo::DemoApp;
+    use weft_app::demo::DemoApp;
     use weft_server::event_loop::{EventLoop, LoopConfig};
     use weft_server::wasi_backend::WasiBackend;
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use weft_core::{BodyKind, Framing, Method, RequestHead};
 
-use crate::app::{App, AppError, Output, Produce, Responder};
+use crate::{App, AppError, Output, Produce, Responder};
 
 const TEXT: &[u8] = b"text/plain; charset=utf-8";
 /// Largest read from a file per produce step.

@@ -50,14 +50,33 @@ pub struct ExchangeStats {
     pub body_bytes: u64,
 }
 
+/// Above this many queued output bytes a connection stops reading and producing: the
+/// driver's and the responders' shared notion of "the socket is behind".
+pub const WRITE_HIGH_WATER: usize = 64 * 1024;
+
 /// The sending half of a connection as the application sees it.
 pub struct Output<'c> {
-    pub(crate) conn: &'c mut Connection,
-    pub(crate) now: Now,
-    pub(crate) stats: &'c mut ExchangeStats,
+    conn: &'c mut Connection,
+    now: Now,
+    stats: &'c mut ExchangeStats,
 }
 
-impl Output<'_> {
+impl<'c> Output<'c> {
+    /// Wraps a connection for one step of the application (the driver builds these).
+    pub fn new(conn: &'c mut Connection, now: Now, stats: &'c mut ExchangeStats) -> Output<'c> {
+        Output { conn, now, stats }
+    }
+
+    /// The connection underneath (for the driver's error handling).
+    pub fn connection(&mut self) -> &mut Connection {
+        self.conn
+    }
+
+    /// The statistics of the exchange (status and body bytes sent so far).
+    pub fn stats(&mut self) -> &mut ExchangeStats {
+        self.stats
+    }
+
     /// The current time.
     pub fn now(&self) -> Now {
         self.now
@@ -108,7 +127,7 @@ impl Output<'_> {
 
     /// Bytes the transmit buffer may still take before the producer should pause.
     pub fn room(&self) -> usize {
-        crate::event_loop::WRITE_HIGH_WATER.saturating_sub(self.conn.transmit().len())
+        WRITE_HIGH_WATER.saturating_sub(self.conn.transmit().len())
     }
 }
 
