@@ -1,9 +1,16 @@
 //! The interface between the event loop and the application: an [`App`] answers a request
 //! head, either at once through [`Output`] or by returning a [`Responder`] that streams the
 //! response and/or consumes the request body as the loop allows (backpressure).
+//!
+//! Per exchange the driver keeps an [`Exchange`]: the statistics of the response
+//! ([`ExchangeStats`]), the extra response header fields middleware asked for
+//! ([`ExtraHeaders`], appended by [`Output::head`] and [`Output::full`] to every head of the
+//! exchange, immediate or streamed) and, when something observes finished exchanges, the
+//! request line.
 
 use std::fmt;
-use std::time::Instant;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use weft_core::{BodyKind, Connection, Now, RequestHead, Response, SendError};
 
@@ -50,6 +57,247 @@ pub struct ExchangeStats {
     pub body_bytes: u64,
 }
 
+/// Whether `name` is a token (RFC 9110 5.6.2), as a field name must be.
+pub fn is_token(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// Whether `value` is a field value weft sends: visible ASCII, spaces and tabs inside, no
+/// blank at either end (a stricter form of RFC 9110 5.5, so the core never refuses it).
+pub fn is_safe_field_value(value: &[u8]) -> bool {
+    value
+        .iter()
+        .all(|&b| b == b'\t' || (b' '..=b'~').contains(&b))
+        && !value.first().is_some_and(|b| b.is_ascii_whitespace())
+        && !value.last().is_some_and(|b| b.is_ascii_whitespace())
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Value {
+    Static(&'static [u8]),
+    /// A range of [`ExtraHeaders::buf`].
+    Owned(usize, usize),
+}
+
+impl Value {
+    fn bytes(self, buf: &[u8]) -> &[u8] {
+        match self {
+            Value::Static(v) => v,
+            Value::Owned(a, b) => buf.get(a..b).unwrap_or(&[]),
+        }
+    }
+}
+
+/// Response header fields added to every response head of one exchange (by middleware: the
+/// `Server` field, security headers, CORS). Names are `'static` (middleware defines them);
+/// values are static or copied into a buffer that is reused from exchange to exchange, so
+/// steady-state requests do not allocate here.
+///
+/// When the handler sends a field of the same name itself, the handler's field wins and the
+/// extra one is left out, except for `Vary`, a list that both contribute to (two `Vary` fields
+/// mean the same as one with both values, RFC 9110 5.3).
+#[derive(Debug, Default)]
+pub struct ExtraHeaders {
+    entries: Vec<(&'static str, Value)>,
+    buf: Vec<u8>,
+    /// Memory for the merged list handed to the core (kept empty between uses).
+    scratch: Vec<(&'static str, &'static [u8])>,
+}
+
+impl ExtraHeaders {
+    pub fn new() -> ExtraHeaders {
+        ExtraHeaders::default()
+    }
+
+    /// Forgets every field (keeps the memory).
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.buf.clear();
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Adds a field with a static value. Returns false (and adds nothing) when the name is not
+    /// a token or the value is not [`is_safe_field_value`].
+    pub fn push_static(&mut self, name: &'static str, value: &'static [u8]) -> bool {
+        if !is_token(name) || !is_safe_field_value(value) {
+            return false;
+        }
+        self.entries.push((name, Value::Static(value)));
+        true
+    }
+
+    /// Adds every field of a list checked beforehand (no per-request checking).
+    pub fn push_fields(&mut self, fields: &StaticFields) {
+        self.entries.extend(
+            fields
+                .0
+                .iter()
+                .map(|&(name, value)| (name, Value::Static(value))),
+        );
+    }
+
+    /// Adds a field the caller has already checked (constants; values derived from checked
+    /// configuration).
+    pub(crate) fn push_trusted(&mut self, name: &'static str, value: &[u8]) {
+        debug_assert!(is_token(name) && is_safe_field_value(value));
+        let start = self.buf.len();
+        self.buf.extend_from_slice(value);
+        self.entries
+            .push((name, Value::Owned(start, self.buf.len())));
+    }
+
+    /// Adds a constant field the caller has already checked.
+    pub(crate) fn push_static_trusted(&mut self, name: &'static str, value: &'static [u8]) {
+        debug_assert!(is_token(name) && is_safe_field_value(value));
+        self.entries.push((name, Value::Static(value)));
+    }
+
+    /// Adds a field whose value is copied. Same checks as [`ExtraHeaders::push_static`].
+    pub fn push(&mut self, name: &'static str, value: &[u8]) -> bool {
+        if !is_token(name) || !is_safe_field_value(value) {
+            return false;
+        }
+        let start = self.buf.len();
+        self.buf.extend_from_slice(value);
+        self.entries
+            .push((name, Value::Owned(start, self.buf.len())));
+        true
+    }
+
+    /// The fields in the order they were added.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &[u8])> + '_ {
+        self.entries
+            .iter()
+            .map(|&(name, value)| (name, value.bytes(&self.buf)))
+    }
+
+    /// The value of the first field called `name` (case-insensitive).
+    pub fn get(&self, name: &str) -> Option<&[u8]> {
+        self.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+}
+
+/// Header fields with static names and values, checked once when the list is made (with
+/// [`is_token`] and [`is_safe_field_value`]), so adding them to an exchange costs no check.
+#[derive(Clone, Debug, Default)]
+pub struct StaticFields(Vec<(&'static str, &'static [u8])>);
+
+impl StaticFields {
+    /// `Err` names the first field whose name or value would be refused.
+    pub fn new(fields: Vec<(&'static str, &'static [u8])>) -> Result<StaticFields, String> {
+        for &(name, value) in &fields {
+            if !is_token(name) || !is_safe_field_value(value) {
+                return Err(format!(
+                    "not a valid header field: {name:?}: {:?}",
+                    String::from_utf8_lossy(value)
+                ));
+            }
+        }
+        Ok(StaticFields(fields))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &'static [u8])> + '_ {
+        self.0.iter().copied()
+    }
+}
+
+/// The request line of an exchange, copied at its start for observers that outlive the
+/// request head (the access log): the head borrows from the read buffer, which moves on.
+#[derive(Debug, Default)]
+pub struct RequestLine {
+    text: String,
+    method_end: usize,
+    target_end: usize,
+    recorded: bool,
+}
+
+impl RequestLine {
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.recorded = false;
+    }
+
+    /// Copies method, target and version of `head` (reusing the memory).
+    pub fn record(&mut self, head: &RequestHead<'_>) {
+        self.text.clear();
+        self.text.push_str(head.method.as_str());
+        self.method_end = self.text.len();
+        self.text.push(' ');
+        self.text.push_str(head.target);
+        self.target_end = self.text.len();
+        self.text.push(' ');
+        self.text.push_str(head.version.as_str());
+        self.recorded = true;
+    }
+
+    /// `METHOD TARGET VERSION`, when recorded (`None`: not asked for, or the request was
+    /// refused before its head was complete).
+    pub fn as_str(&self) -> Option<&str> {
+        self.recorded.then_some(self.text.as_str())
+    }
+
+    pub fn method(&self) -> Option<&str> {
+        self.as_str().and_then(|t| t.get(..self.method_end))
+    }
+
+    pub fn target(&self) -> Option<&str> {
+        self.as_str()
+            .and_then(|t| t.get(self.method_end + 1..self.target_end))
+    }
+}
+
+/// Everything the driver keeps about the exchange in progress on a connection.
+#[derive(Debug)]
+pub struct Exchange {
+    pub stats: ExchangeStats,
+    /// When the request head was complete (or the request was refused).
+    pub started: Instant,
+    /// Added to every response head of this exchange.
+    pub headers: ExtraHeaders,
+    /// Recorded by the application when it observes finished exchanges.
+    pub request: RequestLine,
+}
+
+impl Exchange {
+    pub fn new(now: Instant) -> Exchange {
+        Exchange {
+            stats: ExchangeStats::default(),
+            started: now,
+            headers: ExtraHeaders::new(),
+            request: RequestLine::default(),
+        }
+    }
+
+    /// Resets everything for a new exchange starting `now` (memory is kept).
+    pub fn begin(&mut self, now: Instant) {
+        self.stats = ExchangeStats::default();
+        self.started = now;
+        self.headers.clear();
+        self.request.clear();
+    }
+}
+
+/// A finished exchange, as [`App::complete`] sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct Completed<'a> {
+    pub peer: SocketAddr,
+    pub exchange: &'a Exchange,
+    /// From the complete request head (or the refusal) to the last response byte queued.
+    pub duration: Duration,
+}
+
 /// Above this many queued output bytes a connection stops reading and producing: the
 /// driver's and the responders' shared notion of "the socket is behind".
 pub const WRITE_HIGH_WATER: usize = 64 * 1024;
@@ -59,12 +307,43 @@ pub struct Output<'c> {
     conn: &'c mut Connection,
     now: Now,
     stats: &'c mut ExchangeStats,
+    extra: Option<&'c mut ExtraHeaders>,
+    request: Option<&'c mut RequestLine>,
 }
 
 impl<'c> Output<'c> {
-    /// Wraps a connection for one step of the application (the driver builds these).
+    /// Wraps a connection for one step of the application, without per-exchange header fields
+    /// (tests and minimal drivers).
     pub fn new(conn: &'c mut Connection, now: Now, stats: &'c mut ExchangeStats) -> Output<'c> {
-        Output { conn, now, stats }
+        Output {
+            conn,
+            now,
+            stats,
+            extra: None,
+            request: None,
+        }
+    }
+
+    /// Wraps a connection for one step of the exchange `exchange` (what the driver uses): the
+    /// extra header fields of the exchange go out with every response head.
+    pub fn for_exchange(
+        conn: &'c mut Connection,
+        now: Now,
+        exchange: &'c mut Exchange,
+    ) -> Output<'c> {
+        let Exchange {
+            stats,
+            headers,
+            request,
+            ..
+        } = exchange;
+        Output {
+            conn,
+            now,
+            stats,
+            extra: Some(headers),
+            request: Some(request),
+        }
     }
 
     /// The connection underneath (for the driver's error handling).
@@ -77,9 +356,27 @@ impl<'c> Output<'c> {
         self.stats
     }
 
+    /// The extra header fields of this exchange (`None` for an output made by
+    /// [`Output::new`]).
+    pub fn extra_headers(&mut self) -> Option<&mut ExtraHeaders> {
+        self.extra.as_deref_mut()
+    }
+
+    /// Copies the request line for observers of the finished exchange.
+    pub fn record_request(&mut self, head: &RequestHead<'_>) {
+        if let Some(request) = self.request.as_deref_mut() {
+            request.record(head);
+        }
+    }
+
     /// The current time.
     pub fn now(&self) -> Now {
         self.now
+    }
+
+    /// Whether no response has been started for the current request yet.
+    pub fn awaits_response(&self) -> bool {
+        self.conn.awaits_response()
     }
 
     /// Sends a complete response held in memory.
@@ -91,7 +388,11 @@ impl<'c> Output<'c> {
     ) -> Result<(), AppError> {
         self.stats.status = status;
         self.stats.body_bytes = body.len() as u64;
-        self.conn.send_full(status, headers, body, self.now)?;
+        let now = self.now;
+        let extra = self.extra.as_deref_mut();
+        with_merged(extra, headers, |all| {
+            self.conn.send_full(status, all, body, now)
+        })?;
         Ok(())
     }
 
@@ -103,14 +404,18 @@ impl<'c> Output<'c> {
         body: BodyKind,
     ) -> Result<(), AppError> {
         self.stats.status = status;
-        self.conn.send_response(
-            &Response {
-                status,
-                headers,
-                body,
-            },
-            self.now,
-        )?;
+        let now = self.now;
+        let extra = self.extra.as_deref_mut();
+        with_merged(extra, headers, |all| {
+            self.conn.send_response(
+                &Response {
+                    status,
+                    headers: all,
+                    body,
+                },
+                now,
+            )
+        })?;
         Ok(())
     }
 
@@ -129,6 +434,58 @@ impl<'c> Output<'c> {
     pub fn room(&self) -> usize {
         WRITE_HIGH_WATER.saturating_sub(self.conn.transmit().len())
     }
+}
+
+/// Calls `send` with the extra fields (minus those the handler sets itself, `Vary` excepted)
+/// followed by the handler's fields, gathered in a list whose memory the exchange keeps.
+fn with_merged<'a, R>(
+    extra: Option<&'a mut ExtraHeaders>,
+    headers: &'a [(&'a str, &'a [u8])],
+    send: impl FnOnce(&[(&'a str, &'a [u8])]) -> R,
+) -> R {
+    let Some(extra) = extra.filter(|e| !e.is_empty()) else {
+        return send(headers);
+    };
+    let ExtraHeaders {
+        entries,
+        buf,
+        scratch,
+    } = extra;
+    let buf: &'a Vec<u8> = buf;
+    let mut merged = recycle(std::mem::take(scratch));
+    merged.reserve(entries.len() + headers.len());
+    // Names of different lengths never clash: a mask of the handler's name lengths spares
+    // most comparisons.
+    let lengths = headers
+        .iter()
+        .fold(0u64, |mask, (name, _)| mask | 1 << (name.len() % 64));
+    for &(name, value) in entries.iter() {
+        if lengths & 1 << (name.len() % 64) == 0 || kept(name, headers) {
+            merged.push((name, value.bytes(buf)));
+        }
+    }
+    merged.extend_from_slice(headers);
+    let result = send(&merged);
+    *scratch = recycle(merged);
+    result
+}
+
+/// An empty list with the memory of `list`, for borrows of another lifetime (the list is
+/// emptied first, so no borrow outlives its data; collecting in place keeps the allocation).
+fn recycle<'x, 'y>(mut list: Vec<(&'x str, &'x [u8])>) -> Vec<(&'y str, &'y [u8])> {
+    list.clear();
+    list.into_iter().map(|_| ("", &[][..])).collect()
+}
+
+/// Whether an extra field goes out next to the handler's `headers`.
+#[inline]
+fn kept(name: &str, headers: &[(&str, &[u8])]) -> bool {
+    if name.len() == 4 && name.eq_ignore_ascii_case("vary") {
+        return true;
+    }
+    !headers
+        .iter()
+        .any(|(n, _)| n.len() == name.len() && n.eq_ignore_ascii_case(name))
 }
 
 /// A response in progress: consumes the request body and/or produces the response body.
@@ -162,4 +519,15 @@ pub trait App {
         head: &RequestHead<'_>,
         out: &mut Output<'_>,
     ) -> Result<Option<Box<dyn Responder>>, AppError>;
+
+    /// A handler or responder of the current exchange failed. The default (and the
+    /// middleware chain's) policy: [`crate::middleware::answer_failure`], a short 500 when no
+    /// response has started, else the connection is aborted. `log` is the driver's log sink.
+    fn failed(&self, err: &AppError, out: &mut Output<'_>, log: &mut Vec<u8>) {
+        crate::middleware::answer_failure(err, out, log);
+    }
+
+    /// The exchange is over: its response is complete, or the connection failed. `log` is the
+    /// driver's log sink, written out once per loop turn.
+    fn complete(&self, _done: &Completed<'_>, _log: &mut Vec<u8>) {}
 }

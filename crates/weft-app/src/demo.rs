@@ -1,51 +1,238 @@
-//! The demo application the `weft` binary serves: `/hello`, `POST /echo`, `/sheep`,
-//! `/api/users/:id`, and files from ROOT (or the embedded demo site when ROOT is omitted).
+//! The demo application the `weft` binary serves, built on the router and the middleware
+//! chain:
+//!
+//! | route | answer |
+//! |---|---|
+//! | `GET /hello` | `Hello, world!` |
+//! | `POST /echo` | the request body streamed back |
+//! | `GET /sheep?n=N&ms=M` | N lines, one every M ms, chunked |
+//! | `GET /api/users/:id` | `{"id":ID,"name":"User ID"}` for a canonical decimal id, else 404 |
+//! | `GET /api/greet/:name` | `{"hello":NAME}` (the decoded parameter, JSON-escaped) |
+//! | `GET /api/path/*rest` | `{"raw":RAW,"decoded":DECODED or null}` (the wildcard) |
+//! | `GET /api/fail` | the handler fails: 500, the connection lives on |
+//! | `GET /api/fail/stream` | fails after the head and one chunk: the connection is aborted |
+//! | anything else | files from ROOT (the embedded demo site without ROOT), GET/HEAD |
+//!
+//! Middleware, outermost first: access log (unless quiet), security headers, CORS (when
+//! origins are configured).
 
-use std::fs::File;
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use weft_core::{BodyKind, Framing, Method, RequestHead};
 
-use crate::{App, AppError, Output, Produce, Responder};
+use crate::middleware::{AccessLog, Chain, Cors, SecurityHeaders};
+use crate::router::{not_found, HandlerResult, MethodSet, Request, Router};
+use crate::{App, AppError, Completed, Output, Produce, Responder, StaticFiles, StaticOptions};
 
 const TEXT: &[u8] = b"text/plain; charset=utf-8";
-/// Largest read from a file per produce step.
-const FILE_CHUNK: usize = 64 * 1024;
-
-/// The embedded demo site: (path, content type, bytes).
-const EMBEDDED: &[(&str, &str, &[u8])] = &[
-    (
-        "/index.html",
-        "text/html; charset=utf-8",
-        include_bytes!("../site/index.html"),
-    ),
-    (
-        "/style.css",
-        "text/css; charset=utf-8",
-        include_bytes!("../site/style.css"),
-    ),
-];
-
-pub struct DemoApp {
-    root: Option<PathBuf>,
+const JSON: &[u8] = b"application/json";
+/// How the demo is set up (the `weft serve` options that reach the application).
+#[derive(Clone, Debug)]
+pub struct DemoConfig {
+    /// Files from here; the embedded demo site when `None`.
+    pub root: Option<PathBuf>,
+    /// The access log middleware (`--quiet` turns it off).
+    pub access_log: bool,
+    /// CORS origins (`--cors-origin`, repeatable; `*` for any); none: no CORS middleware.
+    pub cors_origins: Vec<String>,
+    /// The static file service (listing, Cache-Control, ETag flavour).
+    pub files: StaticOptions,
 }
 
-impl DemoApp {
-    /// Serves files from `root`, or the embedded site when `None`.
-    pub fn new(root: Option<PathBuf>) -> DemoApp {
-        DemoApp { root }
+impl Default for DemoConfig {
+    fn default() -> Self {
+        DemoConfig {
+            root: None,
+            access_log: true,
+            cors_origins: Vec::new(),
+            files: StaticOptions::default(),
+        }
     }
 }
 
-fn method_not_allowed(out: &mut Output<'_>, allow: &str) -> Result<(), AppError> {
-    let headers: [(&str, &[u8]); 2] = [("Allow", allow.as_bytes()), ("Content-Type", TEXT)];
-    out.full(405, &headers, b"method not allowed\n")
+/// The demo: its router wrapped in the middleware chain.
+pub struct DemoApp {
+    chain: Chain,
 }
 
-fn not_found(out: &mut Output<'_>) -> Result<(), AppError> {
-    out.full(404, &[("Content-Type", TEXT)], b"not found\n")
+impl DemoApp {
+    /// Builds the demo; `Err` for an invalid CORS origin.
+    pub fn new(config: DemoConfig) -> Result<DemoApp, String> {
+        let router = demo_router(config.root, config.files).map_err(|e| e.to_string())?;
+        let mut chain = Chain::new(router);
+        if config.access_log {
+            chain = chain.with(AccessLog);
+        }
+        chain = chain.with(SecurityHeaders::default());
+        if !config.cors_origins.is_empty() {
+            chain = chain.with(Cors::new(&config.cors_origins)?);
+        }
+        Ok(DemoApp { chain })
+    }
+}
+
+impl App for DemoApp {
+    fn start(&self, head: &RequestHead<'_>, out: &mut Output<'_>) -> HandlerResult {
+        self.chain.start(head, out)
+    }
+
+    fn failed(&self, err: &AppError, out: &mut Output<'_>, log: &mut Vec<u8>) {
+        self.chain.failed(err, out, log);
+    }
+
+    fn complete(&self, done: &Completed<'_>, log: &mut Vec<u8>) {
+        self.chain.complete(done, log);
+    }
+}
+
+/// The demo routes, files as the fallback.
+pub fn demo_router(
+    root: Option<PathBuf>,
+    files: StaticOptions,
+) -> Result<Router, crate::router::PatternError> {
+    let mut router = Router::new();
+    router
+        .get("/hello", hello)?
+        .post("/echo", echo)?
+        .get("/sheep", sheep)?
+        .get("/api/users/:id", user)?
+        .get("/api/greet/:name", greet)?
+        .get("/api/path/*rest", wildcard)?
+        .get(
+            "/api/fail",
+            |_: &Request<'_>, _: &mut Output<'_>| -> HandlerResult {
+                Err(AppError("GET /api/fail fails on purpose".into()))
+            },
+        )?
+        .get("/api/fail/stream", fail_stream)?;
+    let files = Arc::new(StaticFiles::new(root, files));
+    router.fallback(
+        MethodSet::GET,
+        move |req: &Request<'_>, out: &mut Output<'_>| files.serve(req.head, req.head.path(), out),
+    );
+    Ok(router)
+}
+
+fn hello(_req: &Request<'_>, out: &mut Output<'_>) -> HandlerResult {
+    out.full(200, &[("Content-Type", TEXT)], b"Hello, world!")?;
+    Ok(None)
+}
+
+fn echo(req: &Request<'_>, _out: &mut Output<'_>) -> HandlerResult {
+    let head = req.head;
+    let content_type = head
+        .headers
+        .get("content-type")
+        .unwrap_or(b"application/octet-stream")
+        .to_vec();
+    let body = match head.framing {
+        Framing::None => BodyKind::Length(0),
+        Framing::Length(n) => BodyKind::Length(n),
+        Framing::Chunked => BodyKind::Stream,
+    };
+    // The head waits for the first body event, so `Expect: 100-continue` gets its interim
+    // answer when the body is actually read.
+    Ok(Some(Box::new(Echo {
+        content_type,
+        body,
+        head_sent: false,
+    })))
+}
+
+fn sheep(req: &Request<'_>, out: &mut Output<'_>) -> HandlerResult {
+    let count = query_param(req.query(), "n").and_then(|v| v.parse::<u32>().ok());
+    let ms = query_param(req.query(), "ms").and_then(|v| v.parse::<u64>().ok());
+    let count = count.unwrap_or(10);
+    let ms = ms.unwrap_or(1000);
+    if count > 100_000 || ms > 60_000 {
+        out.full(
+            400,
+            &[("Content-Type", TEXT)],
+            b"n <= 100000 and ms <= 60000\n",
+        )?;
+        return Ok(None);
+    }
+    out.head(200, &[("Content-Type", TEXT)], BodyKind::Stream)?;
+    if req.method() == Method::Head {
+        // The body would be discarded: do not spend its timers.
+        out.end()?;
+        return Ok(None);
+    }
+    Ok(Some(Box::new(Sheep {
+        next: 1,
+        count,
+        interval: Duration::from_millis(ms),
+        due: None,
+    })))
+}
+
+fn user(req: &Request<'_>, out: &mut Output<'_>) -> HandlerResult {
+    let id_text = req.param("id").unwrap_or("");
+    match id_text.parse::<u64>() {
+        Ok(id) if id.to_string() == id_text => {
+            let body = format!("{{\"id\":{id},\"name\":\"User {id}\"}}");
+            out.full(200, &[("Content-Type", JSON)], body.as_bytes())?;
+            Ok(None)
+        }
+        _ => not_found(out),
+    }
+}
+
+fn greet(req: &Request<'_>, out: &mut Output<'_>) -> HandlerResult {
+    let mut body = String::from("{\"hello\":");
+    json_string(&mut body, req.param("name").unwrap_or(""));
+    body.push('}');
+    out.full(200, &[("Content-Type", JSON)], body.as_bytes())?;
+    Ok(None)
+}
+
+fn wildcard(req: &Request<'_>, out: &mut Output<'_>) -> HandlerResult {
+    let mut body = String::from("{\"raw\":");
+    json_string(&mut body, req.raw_param("rest").unwrap_or(""));
+    body.push_str(",\"decoded\":");
+    match req.param("rest") {
+        Some(decoded) => json_string(&mut body, decoded),
+        None => body.push_str("null"),
+    }
+    body.push('}');
+    out.full(200, &[("Content-Type", JSON)], body.as_bytes())?;
+    Ok(None)
+}
+
+fn fail_stream(_req: &Request<'_>, out: &mut Output<'_>) -> HandlerResult {
+    out.head(200, &[("Content-Type", TEXT)], BodyKind::Stream)?;
+    out.data(b"partial\n")?;
+    Ok(Some(Box::new(FailLater)))
+}
+
+/// A responder whose next step fails (after its head and a first chunk went out).
+struct FailLater;
+
+impl Responder for FailLater {
+    fn produce(&mut self, _out: &mut Output<'_>) -> Result<Produce, AppError> {
+        Err(AppError("GET /api/fail/stream fails on purpose".into()))
+    }
+}
+
+/// Appends `s` as a JSON string literal.
+pub fn json_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 || c == '\u{2028}' || c == '\u{2029}' => {
+                out.push_str(&format!("\\u{:04x}", u32::from(c)));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 /// The value of `key` in a query string (no decoding: the demo parameters are numbers).
@@ -55,260 +242,6 @@ fn query_param<'a>(query: Option<&'a str>, key: &str) -> Option<&'a str> {
         .filter_map(|pair| pair.split_once('='))
         .find(|(k, _)| *k == key)
         .map(|(_, v)| v)
-}
-
-impl App for DemoApp {
-    fn start(
-        &self,
-        head: &RequestHead<'_>,
-        out: &mut Output<'_>,
-    ) -> Result<Option<Box<dyn Responder>>, AppError> {
-        let path = head.path();
-        let get_like = matches!(head.method, Method::Get | Method::Head);
-        if let Method::Other(_) | Method::Connect | Method::Trace = head.method {
-            out.full(501, &[("Content-Type", TEXT)], b"method not implemented\n")?;
-            return Ok(None);
-        }
-        if head.target == "*" {
-            // OPTIONS * : what the server supports in general.
-            out.full(204, &[("Allow", b"GET, HEAD, POST, OPTIONS")], b"")?;
-            return Ok(None);
-        }
-        match path {
-            "/hello" => {
-                if !get_like {
-                    method_not_allowed(out, "GET, HEAD")?;
-                } else {
-                    out.full(200, &[("Content-Type", TEXT)], b"Hello, world!")?;
-                }
-                Ok(None)
-            }
-            "/echo" => {
-                if head.method != Method::Post {
-                    method_not_allowed(out, "POST")?;
-                    return Ok(None);
-                }
-                let content_type = head
-                    .headers
-                    .get("content-type")
-                    .unwrap_or(b"application/octet-stream")
-                    .to_vec();
-                let body = match head.framing {
-                    Framing::None => BodyKind::Length(0),
-                    Framing::Length(n) => BodyKind::Length(n),
-                    Framing::Chunked => BodyKind::Stream,
-                };
-                // The head waits for the first body event, so `Expect: 100-continue` gets its
-                // interim answer when the body is actually read.
-                Ok(Some(Box::new(Echo {
-                    content_type,
-                    body,
-                    head_sent: false,
-                })))
-            }
-            "/sheep" => {
-                if !get_like {
-                    method_not_allowed(out, "GET, HEAD")?;
-                    return Ok(None);
-                }
-                let count = query_param(head.query(), "n").and_then(|v| v.parse::<u32>().ok());
-                let ms = query_param(head.query(), "ms").and_then(|v| v.parse::<u64>().ok());
-                let count = count.unwrap_or(10);
-                let ms = ms.unwrap_or(1000);
-                if count > 100_000 || ms > 60_000 {
-                    out.full(
-                        400,
-                        &[("Content-Type", TEXT)],
-                        b"n <= 100000 and ms <= 60000\n",
-                    )?;
-                    return Ok(None);
-                }
-                out.head(200, &[("Content-Type", TEXT)], BodyKind::Stream)?;
-                Ok(Some(Box::new(Sheep {
-                    next: 1,
-                    count,
-                    interval: Duration::from_millis(ms),
-                    due: None,
-                })))
-            }
-            _ if path.starts_with("/api/users/") => {
-                if !get_like {
-                    method_not_allowed(out, "GET, HEAD")?;
-                    return Ok(None);
-                }
-                let id_text = path.trim_start_matches("/api/users/");
-                match id_text.parse::<u64>() {
-                    Ok(id) if id.to_string() == id_text => {
-                        let body = format!("{{\"id\":{id},\"name\":\"User {id}\"}}");
-                        out.full(
-                            200,
-                            &[("Content-Type", b"application/json")],
-                            body.as_bytes(),
-                        )?;
-                    }
-                    _ => not_found(out)?,
-                }
-                Ok(None)
-            }
-            _ => {
-                if !get_like {
-                    method_not_allowed(out, "GET, HEAD")?;
-                    return Ok(None);
-                }
-                self.serve_file(head, out)
-            }
-        }
-    }
-}
-
-impl DemoApp {
-    fn serve_file(
-        &self,
-        head: &RequestHead<'_>,
-        out: &mut Output<'_>,
-    ) -> Result<Option<Box<dyn Responder>>, AppError> {
-        let Some(rel) = safe_relative_path(head.path()) else {
-            not_found(out)?;
-            return Ok(None);
-        };
-        let is_dir_request = head.path().ends_with('/');
-        let Some(root) = &self.root else {
-            let wanted = if is_dir_request {
-                format!(
-                    "/{}index.html",
-                    rel.iter().map(|s| format!("{s}/")).collect::<String>()
-                )
-            } else {
-                format!("/{}", rel.join("/"))
-            };
-            match EMBEDDED.iter().find(|(p, _, _)| *p == wanted) {
-                Some((_, mime, bytes)) => {
-                    out.full(200, &[("Content-Type", mime.as_bytes())], bytes)?
-                }
-                None => not_found(out)?,
-            }
-            return Ok(None);
-        };
-        let mut path = root.clone();
-        for segment in &rel {
-            path.push(segment);
-        }
-        let Ok(meta) = std::fs::metadata(&path) else {
-            not_found(out)?;
-            return Ok(None);
-        };
-        if meta.is_dir() {
-            if !is_dir_request {
-                // The query names the same resource below the directory: keep it.
-                let location = match head.query() {
-                    Some(query) => format!("{}/?{query}", head.path()),
-                    None => format!("{}/", head.path()),
-                };
-                let headers: [(&str, &[u8]); 2] =
-                    [("Location", location.as_bytes()), ("Content-Type", TEXT)];
-                out.full(301, &headers, b"moved permanently\n")?;
-                return Ok(None);
-            }
-            path.push("index.html");
-        } else if is_dir_request {
-            // `/file/` names a directory that does not exist.
-            not_found(out)?;
-            return Ok(None);
-        }
-        let Ok(file) = File::open(&path) else {
-            not_found(out)?;
-            return Ok(None);
-        };
-        let Ok(meta) = file.metadata() else {
-            not_found(out)?;
-            return Ok(None);
-        };
-        if !meta.is_file() {
-            not_found(out)?;
-            return Ok(None);
-        }
-        let len = meta.len();
-        out.head(
-            200,
-            &[("Content-Type", mime_for(&path))],
-            BodyKind::Length(len),
-        )?;
-        if head.method == Method::Head || len == 0 {
-            out.end()?;
-            return Ok(None);
-        }
-        Ok(Some(Box::new(FileBody {
-            file,
-            remaining: len,
-            buf: Vec::new(),
-        })))
-    }
-}
-
-/// Maps a request path to segments below the root: percent-decoded once; refuses NUL,
-/// backslash, encoded slashes, non-UTF-8 and any `..` segment, so nothing can leave ROOT.
-pub fn safe_relative_path(path: &str) -> Option<Vec<String>> {
-    if !path.starts_with('/') {
-        return None;
-    }
-    let mut segments = Vec::new();
-    for raw in path.split('/') {
-        let decoded = percent_decode(raw)?;
-        let segment = String::from_utf8(decoded).ok()?;
-        if segment.contains(['\0', '\\', '/']) || segment == ".." {
-            return None;
-        }
-        if segment.is_empty() || segment == "." {
-            continue;
-        }
-        segments.push(segment);
-    }
-    Some(segments)
-}
-
-/// Decodes `%XX` escapes; `None` for a malformed escape.
-pub fn percent_decode(s: &str) -> Option<Vec<u8>> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        if b == b'%' {
-            let hex = bytes.get(i + 1..i + 3)?;
-            let hex = std::str::from_utf8(hex).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b);
-            i += 1;
-        }
-    }
-    Some(out)
-}
-
-fn mime_for(path: &Path) -> &'static [u8] {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
-        .unwrap_or_default();
-    match ext.as_str() {
-        "html" | "htm" => b"text/html; charset=utf-8",
-        "css" => b"text/css; charset=utf-8",
-        "js" | "mjs" => b"text/javascript; charset=utf-8",
-        "json" => b"application/json",
-        "txt" => TEXT,
-        "xml" => b"application/xml",
-        "svg" => b"image/svg+xml",
-        "png" => b"image/png",
-        "jpg" | "jpeg" => b"image/jpeg",
-        "gif" => b"image/gif",
-        "webp" => b"image/webp",
-        "ico" => b"image/x-icon",
-        "wasm" => b"application/wasm",
-        "pdf" => b"application/pdf",
-        "woff2" => b"font/woff2",
-        _ => b"application/octet-stream",
-    }
 }
 
 /// `POST /echo`: request body bytes go straight back out, pulled only while the output has
@@ -375,35 +308,6 @@ impl Responder for Sheep {
             return Ok(Produce::Done);
         }
         self.due = Some(due + self.interval);
-        Ok(Produce::More)
-    }
-}
-
-/// A file body read in bounded chunks as the socket takes them. The file handle is closed when
-/// this is dropped: on completion, on error and when the client goes away.
-struct FileBody {
-    file: File,
-    remaining: u64,
-    buf: Vec<u8>,
-}
-
-impl Responder for FileBody {
-    fn produce(&mut self, out: &mut Output<'_>) -> Result<Produce, AppError> {
-        let want = usize::try_from(self.remaining)
-            .unwrap_or(usize::MAX)
-            .min(FILE_CHUNK)
-            .min(out.room().max(4096));
-        self.buf.resize(want, 0);
-        let n = self.file.read(&mut self.buf)?;
-        if n == 0 {
-            return Err(AppError("file shrank while being sent".into()));
-        }
-        out.data(self.buf.get(..n).unwrap_or(&[]))?;
-        self.remaining -= n as u64;
-        if self.remaining == 0 {
-            out.end()?;
-            return Ok(Produce::Done);
-        }
         Ok(Produce::More)
     }
 }

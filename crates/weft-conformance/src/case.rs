@@ -63,6 +63,9 @@ pub enum Step {
     Wait(Duration),
     /// Half-close: shut down our write side (TCP FIN).
     Shutdown,
+    /// Abortive close: SO_LINGER 0 and close, so the kernel sends RST. Always
+    /// the last step; nothing is read after it.
+    Reset,
 }
 
 /// What the server must do with the connection at the end.
@@ -177,9 +180,17 @@ pub struct Case {
     /// of the raw bytes, because the chunk boundaries legitimately follow TCP
     /// read boundaries (a streamed echo). `None`: compare raw bytes.
     pub compare_decoded: Option<String>,
+    /// `expect-alive`: the only expectation is that the target survives the
+    /// case (checked after every case anyway); for fault cases.
+    pub expect_alive: bool,
 }
 
 impl Case {
+    /// True when the client resets the connection (a `reset` step).
+    pub fn has_reset(&self) -> bool {
+        self.steps.contains(&Step::Reset)
+    }
+
     /// All bytes the client sends, concatenated.
     pub fn sent_bytes(&self) -> Vec<u8> {
         let mut all = Vec::new();
@@ -328,6 +339,9 @@ pub fn parse_case(name: &str, path: &Path, text: &[u8]) -> Result<Case, ParseErr
     let mut quiet = None;
     let mut methods = None;
     let mut compare_decoded: Option<String> = None;
+    let mut expect_alive = 0usize;
+    // Line of the `reset` step: no step may follow it.
+    let mut reset_line = 0usize;
     // The payload a '+' line would extend, if the previous line allows it.
     let mut open_payload: Option<PayloadTarget> = None;
     let mut saw_assertion_line = 0usize;
@@ -433,6 +447,16 @@ pub fn parse_case(name: &str, path: &Path, text: &[u8]) -> Result<Case, ParseErr
             }
         };
 
+        if reset_line != 0 && matches!(name.as_str(), "send" | "wait" | "shutdown" | "reset") {
+            return Err(err(
+                lineno,
+                format!(
+                    "'{name}' after the reset step on line {reset_line}: reset must be the last \
+                     step (the connection is gone)"
+                ),
+            ));
+        }
+
         match name.as_str() {
             "desc" => {
                 need_colon(has_colon)?;
@@ -479,6 +503,16 @@ pub fn parse_case(name: &str, path: &Path, text: &[u8]) -> Result<Case, ParseErr
             "shutdown" => {
                 no_value("shutdown")?;
                 steps.push(Step::Shutdown);
+            }
+            "reset" => {
+                no_value("reset")?;
+                steps.push(Step::Reset);
+                reset_line = lineno;
+            }
+            "expect-alive" => {
+                no_value("expect-alive")?;
+                once(expect_alive != 0)?;
+                expect_alive = lineno;
             }
             "expect" => {
                 need_colon(has_colon)?;
@@ -638,12 +672,47 @@ pub fn parse_case(name: &str, path: &Path, text: &[u8]) -> Result<Case, ParseErr
     } else {
         Expectation::None
     };
+    if expect_alive != 0 {
+        let other = [
+            saw_exact_line,
+            saw_assertion_line,
+            conn.map_or(0, |(_, l)| l),
+        ]
+        .into_iter()
+        .find(|l| *l != 0);
+        if let Some(other) = other {
+            return Err(err(
+                expect_alive.max(other),
+                format!(
+                    "expect-alive (line {expect_alive}) is the only expectation of a case: it \
+                     cannot be combined with the expectation on line {other}"
+                ),
+            ));
+        }
+    }
+    if reset_line != 0 {
+        if let Some((c, line)) = conn {
+            let what = if c == ConnExpect::Close {
+                "expect-close"
+            } else {
+                "expect-open"
+            };
+            return Err(err(
+                line,
+                format!(
+                    "{what} cannot be checked after the reset step on line {reset_line}: the \
+                     client has closed the connection"
+                ),
+            ));
+        }
+    }
     let conn = conn.map_or(ConnExpect::Any, |(c, _)| c);
-    if expect == Expectation::None && conn == ConnExpect::Any && skip.is_none() {
+    if expect == Expectation::None && conn == ConnExpect::Any && expect_alive == 0 && skip.is_none()
+    {
         return Err(err(
             0,
             "case expects nothing: add expect:, expect-status: (or another expect-* assertion), \
-             expect-close or expect-open"
+             expect-close, expect-open or expect-alive"
                 .into(),
         ));
     }
@@ -662,6 +731,7 @@ pub fn parse_case(name: &str, path: &Path, text: &[u8]) -> Result<Case, ParseErr
         methods,
         expect_lines,
         compare_decoded,
+        expect_alive: expect_alive != 0,
     })
 }
 
@@ -852,6 +922,43 @@ mod tests {
         let c = parse("send: a\nshutdown   # half-close\nexpect-close # must close\n").unwrap();
         assert_eq!(c.steps, vec![Step::Send(b"a".to_vec()), Step::Shutdown]);
         assert_eq!(c.conn, ConnExpect::Close);
+    }
+
+    #[test]
+    fn reset_and_expect_alive() {
+        let c =
+            parse("send: GET / HTTP/1.1\\r\\n\nwait: 5ms\nreset  # abort\nexpect-alive\n").unwrap();
+        assert_eq!(c.steps.last(), Some(&Step::Reset));
+        assert!(c.has_reset() && c.expect_alive);
+        assert_eq!(c.expect, Expectation::None);
+        assert_eq!(c.conn, ConnExpect::Any);
+        // A reset case may still assert on what arrived before the reset.
+        let c = parse("send: x\nreset\nexpect-status: 200\n").unwrap();
+        assert!(c.has_reset() && !c.expect_alive);
+        // expect-alive alone (no reset) is fine too.
+        assert!(
+            parse("send: x\nshutdown\nexpect-alive\n")
+                .unwrap()
+                .expect_alive
+        );
+
+        let (line, msg) = err_line("send: a\nreset\nsend: b\nexpect-alive\n");
+        assert_eq!(line, 3);
+        assert!(msg.contains("last step"), "{msg}");
+        assert_eq!(err_line("reset\nreset\nexpect-alive\n").0, 2);
+        assert_eq!(err_line("reset\nwait: 1ms\nexpect-alive\n").0, 2);
+        assert_eq!(err_line("reset: now\nexpect-alive\n").0, 1);
+        let (line, msg) = err_line("send: a\nreset\nexpect-close\n");
+        assert_eq!(line, 3);
+        assert!(msg.contains("after the reset"), "{msg}");
+        assert_eq!(err_line("send: a\nreset\nexpect-open\n").0, 3);
+        assert_eq!(err_line("send: a\nexpect-alive\nexpect-alive\n").0, 3);
+        let (line, msg) = err_line("send: a\nexpect-alive\nexpect-status: 200\n");
+        assert_eq!(line, 3);
+        assert!(msg.contains("only expectation"), "{msg}");
+        assert_eq!(err_line("send: a\nexpect: x\nexpect-alive\n").0, 3);
+        assert_eq!(err_line("send: a\nexpect-close\nexpect-alive\n").0, 3);
+        assert!(err_line("send: a\nreset\n").1.contains("expects nothing"));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 pub mod case;
 pub mod diff;
 pub mod escape;
+pub mod fuzz;
 pub mod response;
 pub mod run;
 pub mod suite;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use weft_conformance::case::{parse_duration, Case};
+use weft_conformance::fuzz::{corpus, run_fuzz, FuzzReport, FuzzSettings};
 use weft_conformance::run::Timing;
 use weft_conformance::suite::{
     compare_targets, load_cases, run_suite, CaseResult, Settings, Status,
@@ -36,6 +37,10 @@ options:
   --timeout DUR            default per-case read timeout (default 3s)
   --quiet DUR              silence that ends reading once the expectation is met (default 100ms)
   --startup-timeout DUR    wait for the server's listening line (default 10s native, 60s wasm)
+  --fuzz N[:SEED]          after the cases, send N seeded pseudo-random inputs (mutated case
+                           bytes, random bytes, reset bursts) to each target; the target must
+                           survive and answer with parseable HTTP/1.1 (default SEED: random)
+  --fuzz-only              run the fuzz pass without the cases
   --list                   print the selected case names and exit
   -v, --verbose            also print passing cases
   -h, --help               this text
@@ -66,6 +71,24 @@ struct Args {
     startup_timeout: Option<Duration>,
     list: bool,
     verbose: bool,
+    /// `--fuzz N[:SEED]`: inputs and seed (None: random).
+    fuzz: Option<(usize, Option<u64>)>,
+    fuzz_only: bool,
+}
+
+/// Parses `N` or `N:SEED`.
+fn parse_fuzz(v: &str) -> Result<(usize, Option<u64>), String> {
+    let bad = || format!("bad --fuzz value {v:?} (want N or N:SEED, e.g. 2000 or 2000:7)");
+    let (n, seed) = match v.split_once(':') {
+        Some((n, seed)) => (n, Some(seed.parse::<u64>().map_err(|_| bad())?)),
+        None => (v, None),
+    };
+    let n = n
+        .parse::<usize>()
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(bad)?;
+    Ok((n, seed))
 }
 
 fn parse_args(argv: Vec<String>) -> Result<Option<Args>, String> {
@@ -84,6 +107,8 @@ fn parse_args(argv: Vec<String>) -> Result<Option<Args>, String> {
         startup_timeout: None,
         list: false,
         verbose: false,
+        fuzz: None,
+        fuzz_only: false,
     };
     let mut it = argv.into_iter();
     while let Some(arg) = it.next() {
@@ -137,18 +162,26 @@ fn parse_args(argv: Vec<String>) -> Result<Option<Args>, String> {
             "--timeout" => a.timeout = Some(dur(value("--timeout")?)?),
             "--quiet" => a.quiet = Some(dur(value("--quiet")?)?),
             "--startup-timeout" => a.startup_timeout = Some(dur(value("--startup-timeout")?)?),
+            "--fuzz" => a.fuzz = Some(parse_fuzz(&value("--fuzz")?)?),
+            "--fuzz-only" => a.fuzz_only = true,
             "--list" => a.list = true,
             "-v" | "--verbose" => a.verbose = true,
             _ => return Err(format!("unknown argument {arg:?}")),
         }
         if inline.is_some()
-            && matches!(flag.as_str(), "--bless" | "--list" | "--verbose" | "--help")
+            && matches!(
+                flag.as_str(),
+                "--bless" | "--list" | "--verbose" | "--help" | "--fuzz-only"
+            )
         {
             return Err(format!("{flag} takes no value"));
         }
     }
     if a.bless && a.target == TargetArg::All {
         return Err("--bless needs a single target (native, wasm or addr=...)".into());
+    }
+    if a.fuzz_only && a.fuzz.is_none() {
+        return Err("--fuzz-only needs --fuzz N[:SEED]".into());
     }
     Ok(Some(a))
 }
@@ -182,6 +215,18 @@ fn absolute(p: PathBuf) -> PathBuf {
     } else {
         std::env::current_dir().map(|d| d.join(&p)).unwrap_or(p)
     }
+}
+
+/// A seed for `--fuzz N` without one: from the clock and the process id.
+fn random_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let mut z = nanos ^ (u64::from(std::process::id()) << 32);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (z ^ (z >> 31)) % 1_000_000
 }
 
 fn main() {
@@ -219,7 +264,11 @@ fn run(args: Args) -> Result<i32, String> {
     };
     let mut cases: Vec<Case> = load_cases(&cases_dir).map_err(|errs| errs.join("\n"))?;
     let total = cases.len();
-    if !args.filters.is_empty() {
+    // The fuzz corpus: what every loaded case sends, whatever the filter.
+    let fuzz_corpus = corpus(&cases);
+    if args.fuzz_only {
+        cases.clear();
+    } else if !args.filters.is_empty() {
         cases.retain(|c| args.filters.iter().any(|f| c.name.contains(f.as_str())));
     }
     if args.list {
@@ -235,7 +284,7 @@ fn run(args: Args) -> Result<i32, String> {
         }
         return Ok(0);
     }
-    if cases.is_empty() {
+    if cases.is_empty() && args.fuzz.is_none() {
         return Err(format!(
             "no case selected ({total} found under {})",
             cases_dir.display()
@@ -296,6 +345,29 @@ fn run(args: Args) -> Result<i32, String> {
         }
     }
 
+    let fuzz = args.fuzz.map(|(n, seed)| {
+        let seed = seed.unwrap_or_else(random_seed);
+        let out_dir = match &root {
+            Ok(r) => r.join("target"),
+            Err(_) => absolute("target".into()),
+        };
+        FuzzSettings::new(n, seed, out_dir)
+    });
+    let mut fuzz_reports: Vec<(String, FuzzReport)> = Vec::new();
+    let mut fuzz_pass = |t: &mut dyn Target, label: &str| {
+        let Some(f) = &fuzz else { return };
+        eprintln!(
+            "weft-conformance: fuzzing {label} at {} with {} input(s), seed {} ({} corpus entries)",
+            t.addr(),
+            f.count,
+            f.seed,
+            fuzz_corpus.len()
+        );
+        let rep = run_fuzz(t, &fuzz_corpus, f, label);
+        println!("{}", rep.summary(label, f.seed));
+        fuzz_reports.push((label.to_string(), rep));
+    };
+
     let mut results: Vec<(String, Vec<CaseResult>)> = Vec::new();
     if let Some(mut t) = addr_target {
         eprintln!(
@@ -305,17 +377,21 @@ fn run(args: Args) -> Result<i32, String> {
         );
         let r = run_suite(&mut t, &mut cases, &settings);
         results.push(("addr".into(), r));
+        fuzz_pass(&mut t, "addr");
     }
     for spec in specs {
         let label = spec.label.clone();
         let mut t = ProcessTarget::start(spec)?;
-        eprintln!(
-            "weft-conformance: {} case(s) against {label} at {} (server log: {})",
-            cases.len(),
-            t.addr(),
-            t.log_path().display()
-        );
+        if !cases.is_empty() {
+            eprintln!(
+                "weft-conformance: {} case(s) against {label} at {} (server log: {})",
+                cases.len(),
+                t.addr(),
+                t.log_path().display()
+            );
+        }
         let r = run_suite(&mut t, &mut cases, &settings);
+        fuzz_pass(&mut t, &label);
         drop(t);
         results.push((label, r));
     }
@@ -341,6 +417,14 @@ fn run(args: Args) -> Result<i32, String> {
         if case.skip.is_some() {
             skipped += 1;
         } else if statuses.iter().all(|s| *s == Status::Passed) && !cross.contains_key(&i) {
+            passed += 1;
+        } else {
+            failed += 1;
+        }
+    }
+    // Each target's fuzz run counts as one item.
+    for (_, rep) in &fuzz_reports {
+        if rep.passed() {
             passed += 1;
         } else {
             failed += 1;
@@ -390,5 +474,16 @@ mod tests {
         assert!(args(&["--timeout"]).is_err());
         assert!(args(&["--bless", "--target", "all"]).is_err());
         assert!(args(&["--wat"]).is_err());
+        assert_eq!(
+            args(&["--fuzz", "2000"]).unwrap().unwrap().fuzz,
+            Some((2000, None))
+        );
+        let a = args(&["--fuzz=10:7", "--fuzz-only"]).unwrap().unwrap();
+        assert_eq!(a.fuzz, Some((10, Some(7))));
+        assert!(a.fuzz_only);
+        assert!(args(&["--fuzz", "0"]).is_err());
+        assert!(args(&["--fuzz", "10:x"]).is_err());
+        assert!(args(&["--fuzz", "ten"]).is_err());
+        assert!(args(&["--fuzz-only"]).is_err());
     }
 }

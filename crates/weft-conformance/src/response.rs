@@ -110,6 +110,22 @@ pub fn parse_responses(data: &[u8], methods: &[String], eof: bool) -> Parsed {
     }
 }
 
+/// Parses the one response that starts at `data[start]`, as an answer to
+/// `method` (`eof`: the server has closed the connection). `Ok(resp)`, or
+/// the tail that stops it (`Incomplete` or `Error`).
+pub fn parse_response_at(
+    data: &[u8],
+    start: usize,
+    method: &str,
+    eof: bool,
+) -> Result<Response, Tail> {
+    match parse_one(data, start, method, eof) {
+        Step::Done(resp) => Ok(resp),
+        Step::Incomplete(what) => Err(Tail::Incomplete { at: start, what }),
+        Step::Error(at, msg) => Err(Tail::Error { at, msg }),
+    }
+}
+
 enum Step {
     Done(Response),
     Incomplete(String),

@@ -3,7 +3,8 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -43,12 +44,44 @@ pub enum End {
     Quiet,
     /// The case timeout passed.
     Timeout,
+    /// The client reset the connection (a `reset` step); nothing is read
+    /// after that.
+    Aborted,
 }
 
 impl End {
+    /// The server closed or reset the connection.
     pub fn closed(self) -> bool {
         matches!(self, End::Eof | End::Reset)
     }
+}
+
+/// Sets SO_LINGER with a zero timeout, so that closing the socket's last
+/// descriptor sends RST instead of FIN (std's `TcpStream::set_linger` is
+/// unstable).
+pub fn set_linger_zero(stream: &TcpStream) -> std::io::Result<()> {
+    socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO))
+}
+
+/// How often a blocked reader thread wakes to see whether the connection is
+/// being aborted (a safety net: `shutdown(Read)` normally wakes it at once).
+pub const READER_POLL: Duration = Duration::from_millis(200);
+
+/// Resets a connection whose other descriptor belongs to a reader thread:
+/// marks the abort, sets SO_LINGER 0, wakes the reader with
+/// `shutdown(Read)`, waits for it to drop its descriptor, then closes ours,
+/// which sends RST.
+pub fn abort_connection<T>(
+    stream: TcpStream,
+    aborting: &AtomicBool,
+    reader: thread::JoinHandle<T>,
+) -> (std::io::Result<()>, Option<T>) {
+    aborting.store(true, Ordering::SeqCst);
+    let linger = set_linger_zero(&stream);
+    let _ = stream.shutdown(Shutdown::Read);
+    let out = reader.join().ok();
+    drop(stream);
+    (linger, out)
 }
 
 /// What happened on one connection.
@@ -114,6 +147,57 @@ enum Event {
     Reset,
 }
 
+/// Starts a thread that reads `reader` until EOF or an error and reports
+/// what it reads on `tx`. Once `aborting` is set, the end of the stream is
+/// our own doing and is not reported.
+fn spawn_reader(
+    mut reader: TcpStream,
+    tx: mpsc::Sender<Event>,
+    aborting: Arc<AtomicBool>,
+) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        let _ = reader.set_read_timeout(Some(READER_POLL));
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let r = reader.read(&mut buf);
+            if aborting.load(Ordering::SeqCst) {
+                // The bytes of this last read still count; then stop at once
+                // (queued data would otherwise delay the reset).
+                if let Ok(n @ 1..) = r {
+                    let _ = tx.send(Event::Data(buf[..n].to_vec(), Instant::now()));
+                }
+                return;
+            }
+            match r {
+                Ok(0) => {
+                    let _ = tx.send(Event::Eof);
+                    return;
+                }
+                Ok(n) => {
+                    if tx
+                        .send(Event::Data(buf[..n].to_vec(), Instant::now()))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::Interrupted | ErrorKind::WouldBlock | ErrorKind::TimedOut
+                    ) =>
+                {
+                    continue
+                }
+                Err(_) => {
+                    let _ = tx.send(Event::Reset);
+                    return;
+                }
+            }
+        }
+    })
+}
+
 fn effective(case: &Case, timing: &Timing) -> (Duration, Duration) {
     (
         case.timeout.unwrap_or(timing.timeout),
@@ -160,43 +244,24 @@ pub fn run_mode(
     stream
         .set_write_timeout(Some(timeout.max(Duration::from_millis(100))))
         .map_err(|e| format!("set write timeout: {e}"))?;
-    let mut reader = stream
+    let reader = stream
         .try_clone()
         .map_err(|e| format!("clone socket: {e}"))?;
     let (tx, rx) = mpsc::channel();
-    let reader_thread = thread::spawn(move || {
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            match reader.read(&mut buf) {
-                Ok(0) => {
-                    let _ = tx.send(Event::Eof);
-                    return;
-                }
-                Ok(n) => {
-                    if tx
-                        .send(Event::Data(buf[..n].to_vec(), Instant::now()))
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(_) => {
-                    let _ = tx.send(Event::Reset);
-                    return;
-                }
-            }
-        }
-    });
+    let aborting = Arc::new(AtomicBool::new(false));
+    let mut reader_thread = Some(spawn_reader(reader, tx, aborting.clone()));
+    let mut stream = Some(stream);
 
     // Send phase.
-    let mut writer = &stream;
     let mut rng = Rng::new(match mode {
         Mode::Split(seed) => seed,
         _ => 0,
     });
     let mut write_error = None;
+    let mut aborted = false;
     'steps: for (i, step) in case.steps.iter().enumerate() {
+        let Some(s) = stream.as_ref() else { break };
+        let mut writer = s;
         match step {
             Step::Send(payload) => {
                 for chunk in chunks(payload, mode, &mut rng) {
@@ -208,10 +273,19 @@ pub fn run_mode(
             }
             Step::Wait(d) => thread::sleep(*d),
             Step::Shutdown => {
-                if let Err(e) = stream.shutdown(Shutdown::Write) {
+                if let Err(e) = s.shutdown(Shutdown::Write) {
                     write_error = Some(format!("shutdown step {} failed: {e}", i + 1));
                     break 'steps;
                 }
+            }
+            Step::Reset => {
+                let (Some(s), Some(r)) = (stream.take(), reader_thread.take()) else {
+                    break;
+                };
+                if let (Err(e), _) = abort_connection(s, &aborting, r) {
+                    write_error = Some(format!("reset step {} failed: {e}", i + 1));
+                }
+                aborted = true;
             }
         }
     }
@@ -227,32 +301,51 @@ pub fn run_mode(
     let mut raw = Vec::new();
     let mut last_data = sent_done;
     let mut is_settled = settled(&case.expect, &normalized_expected, &raw, &methods);
-    let end = loop {
-        let now = Instant::now();
-        if now >= deadline {
-            break End::Timeout;
-        }
-        let mut until = deadline;
-        if is_settled && case.conn != ConnExpect::Close {
-            let quiet_end = last_data.max(sent_done) + quiet;
-            if now >= quiet_end {
-                break End::Quiet;
+    let end = if aborted {
+        // Nothing more to read: keep what arrived before the reset, and
+        // whether the server had closed first.
+        let mut end = End::Aborted;
+        for ev in rx.try_iter() {
+            match ev {
+                Event::Data(d, _) => raw.extend_from_slice(&d),
+                Event::Eof => end = End::Eof,
+                Event::Reset => end = End::Reset,
             }
-            until = until.min(quiet_end);
         }
-        match rx.recv_timeout(until - now) {
-            Ok(Event::Data(d, at)) => {
-                raw.extend_from_slice(&d);
-                last_data = at;
-                is_settled = settled(&case.expect, &normalized_expected, &raw, &methods);
+        end
+    } else {
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                break End::Timeout;
             }
-            Ok(Event::Eof) | Err(mpsc::RecvTimeoutError::Disconnected) => break End::Eof,
-            Ok(Event::Reset) => break End::Reset,
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            let mut until = deadline;
+            if is_settled && case.conn != ConnExpect::Close {
+                let quiet_end = last_data.max(sent_done) + quiet;
+                if now >= quiet_end {
+                    break End::Quiet;
+                }
+                until = until.min(quiet_end);
+            }
+            match rx.recv_timeout(until - now) {
+                Ok(Event::Data(d, at)) => {
+                    raw.extend_from_slice(&d);
+                    last_data = at;
+                    is_settled = settled(&case.expect, &normalized_expected, &raw, &methods);
+                }
+                Ok(Event::Eof) | Err(mpsc::RecvTimeoutError::Disconnected) => break End::Eof,
+                Ok(Event::Reset) => break End::Reset,
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+            }
         }
     };
-    let _ = stream.shutdown(Shutdown::Both);
-    let _ = reader_thread.join();
+    if let Some(s) = stream {
+        aborting.store(true, Ordering::SeqCst);
+        let _ = s.shutdown(Shutdown::Both);
+    }
+    if let Some(r) = reader_thread {
+        let _ = r.join();
+    }
     let normalized = normalize_dates(&raw);
     Ok(Transcript {
         raw,
@@ -277,6 +370,7 @@ fn describe_end(t: &Transcript) -> String {
         End::Reset => "connection reset by the server",
         End::Quiet => "quiet period passed, connection open",
         End::Timeout => "timed out, connection open",
+        End::Aborted => "client reset the connection (reset step)",
     };
     let mut s = format!(
         "{how} after {} ms, {} bytes read",

@@ -107,7 +107,8 @@ pub struct ProcessSpec {
 }
 
 impl ProcessSpec {
-    /// `weft serve SITE --listen 127.0.0.1:0 --workers 1` plus the timeouts of `serve_args`.
+    /// `weft serve SITE --listen 127.0.0.1:0 --workers 1` plus the timeouts and the CORS origin
+    /// of `serve_args`.
     pub fn native(
         weft: &Path,
         site: &Path,
@@ -132,7 +133,7 @@ impl ProcessSpec {
     }
 
     /// `wasmtime run -S inherit-network --dir SITE::/site weft.wasm serve /site --listen 127.0.0.1:0 --workers 1`
-    /// plus the timeouts of `serve_args`.
+    /// plus the timeouts and the CORS origin of `serve_args`.
     pub fn wasm(
         wasmtime: Option<&Path>,
         wasm: &Path,
@@ -192,15 +193,46 @@ fn serve_args(site: OsString) -> Vec<OsString> {
         "4".into(),
         "--body-timeout".into(),
         "2".into(),
+        // The one origin the CORS cases (conformance/cases/middleware/) treat as allowed;
+        // documented in conformance/README.md.
+        "--cors-origin".into(),
+        "http://allowed.example".into(),
     ]
 }
 
 fn check_site(site: &Path) -> Result<(), String> {
     if site.is_dir() {
-        Ok(())
+        pin_times(site)
+            .map_err(|e| format!("setting the fixture times under {}: {e}", site.display()))
     } else {
         Err(format!("fixture site not found at {}", site.display()))
     }
+}
+
+/// The modification time every fixture file and directory gets before a server starts:
+/// 2024-01-01 00:00:00.123456789 UTC. Validators (`ETag`, `Last-Modified`) and listing dates
+/// derive from it, so they are the same on every checkout, every run and both builds, and
+/// the `static/` cases can spell them out (documented in conformance/README.md).
+pub const FIXTURE_MTIME: Duration = Duration::new(1_704_067_200, 123_456_789);
+
+/// Sets the modification time of everything under `dir` (and `dir`) to [`FIXTURE_MTIME`].
+pub fn pin_times(dir: &Path) -> std::io::Result<()> {
+    let when = std::time::UNIX_EPOCH + FIXTURE_MTIME;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            pin_times(&path)?;
+        } else if kind.is_file() {
+            std::fs::File::options()
+                .write(true)
+                .open(&path)?
+                .set_modified(when)?;
+        }
+    }
+    // A directory opened for reading can have its times set (futimens on its descriptor).
+    std::fs::File::open(dir)?.set_modified(when)
 }
 
 fn find_in_path(name: &str) -> Option<PathBuf> {

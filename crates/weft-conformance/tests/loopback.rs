@@ -130,3 +130,80 @@ fn connect_failure_is_an_error() {
     let e = run_mode(addr, &c, Mode::Whole, &timing()).unwrap_err();
     assert!(e.starts_with("cannot connect to"), "{e}");
 }
+
+/// Accepts one connection, answers the first request head with a short
+/// response, then reads on and reports how the stream ended: `Ok(bytes)` on
+/// EOF, `Err(kind)` on an error.
+fn serve_and_report() -> (
+    SocketAddr,
+    std::sync::mpsc::Receiver<Result<usize, std::io::ErrorKind>>,
+) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 1024];
+        let mut answered = false;
+        loop {
+            if !answered && buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                answered = true;
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+            }
+            match s.read(&mut chunk) {
+                Ok(0) => {
+                    let _ = tx.send(Ok(buf.len()));
+                    return;
+                }
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Err(e) => {
+                    let _ = tx.send(Err(e.kind()));
+                    return;
+                }
+            }
+        }
+    });
+    (addr, rx)
+}
+
+#[test]
+fn reset_step_sends_rst() {
+    let c = case(
+        "send: GET / HTTP/1.1\\r\\n\\r\\n\n\
+         wait: 100ms\n\
+         reset\n\
+         expect-alive\n",
+    );
+    let (addr, rx) = serve_and_report();
+    let t = run_mode(addr, &c, Mode::Whole, &timing()).unwrap();
+    assert_eq!(t.end, End::Aborted);
+    // What arrived before the reset is kept.
+    assert!(t.raw.ends_with(b"hello"), "{:?}", t.raw);
+    assert!(t.elapsed < Duration::from_millis(600), "{:?}", t.elapsed);
+    assert_eq!(evaluate(&c, &t, &timing()), Vec::<String>::new());
+    let seen = rx.recv_timeout(Duration::from_secs(2)).unwrap();
+    assert_eq!(seen, Err(std::io::ErrorKind::ConnectionReset));
+
+    // A plain close (shutdown) is a FIN, not a reset: the control case.
+    let c = case("send: GET / HTTP/1.1\\r\\n\\r\\n\nshutdown\nexpect-alive\n");
+    let (addr, rx) = serve_and_report();
+    let t = run_mode(addr, &c, Mode::Whole, &timing()).unwrap();
+    assert_ne!(t.end, End::Aborted);
+    assert_eq!(rx.recv_timeout(Duration::from_secs(2)).unwrap(), Ok(18));
+}
+
+#[test]
+fn reset_case_can_assert_on_bytes_before_the_reset() {
+    let c = case(
+        "send: GET / HTTP/1.1\\r\\n\\r\\n\n\
+         wait: 100ms\n\
+         reset\n\
+         expect-status: 200\n\
+         expect-body: hello\n",
+    );
+    let (addr, _rx) = serve_and_report();
+    let t = run_mode(addr, &c, Mode::Bytes, &timing()).unwrap();
+    assert_eq!(t.end, End::Aborted);
+    assert_eq!(evaluate(&c, &t, &timing()), Vec::<String>::new());
+}

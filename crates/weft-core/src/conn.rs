@@ -21,6 +21,7 @@ use crate::head::{
 };
 use crate::limits::Limits;
 use crate::response::{push_decimal, push_header, push_hex, push_status_line, valid_header};
+use crate::syntax::position_of;
 use crate::{BodyKind, Response};
 
 /// What [`Connection::next_event`] found.
@@ -433,19 +434,20 @@ impl Connection {
         let window = rest.get(from..).unwrap_or(&[]);
         self.head_scanned = rest.len().max(1);
         let mut line_ended = false;
-        for (i, &b) in window.iter().enumerate() {
-            if b != b'\n' {
-                continue;
-            }
+        let mut i = 0;
+        // Jump from line end to line end with the word-at-a-time search.
+        while let Some(found) = window.get(i..).and_then(|tail| position_of(tail, b'\n')) {
+            let at = from + i + found;
+            i += found + 1;
             if !self.line_checked {
                 // The end of the request line, or of an empty line before it (the parser
                 // judges those; the request line is still to come).
-                let before = rest.get(..from + i).unwrap_or(&[]);
+                let before = rest.get(..at).unwrap_or(&[]);
                 self.line_checked = !before.iter().all(|&c| c == b'\r' || c == b'\n');
                 line_ended = true;
                 continue;
             }
-            let after = rest.get(from + i + 1..).unwrap_or(&[]);
+            let after = rest.get(at + 1..).unwrap_or(&[]);
             if matches!(after, [b'\n', ..] | [b'\r', b'\n', ..]) {
                 return true;
             }

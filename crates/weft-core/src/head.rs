@@ -4,8 +4,9 @@
 use crate::error::Error;
 use crate::limits::Limits;
 use crate::syntax::{
-    field_value_len, find_lf, is_host_chars, is_token, list_contains, list_items, parse_decimal,
-    token_eq_lower, token_len, trim_ows, visible_ascii_len,
+    eq_lower, field_value_len, find_lf, is_host_chars, is_token, list_contains, list_items,
+    parse_decimal, position_of, short_position_of, token_len, trim_field_value, trim_ows,
+    visible_ascii_len,
 };
 
 /// Most empty lines ignored before a request line (RFC 9112 section 2.2 asks for at least one).
@@ -98,18 +99,98 @@ pub struct Header<'a> {
     pub value: &'a [u8],
 }
 
-/// A validated header (or trailer) section, kept as the raw bytes of its lines. Iterating
-/// re-splits the lines, which is cheap and allocates nothing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+/// A validated header (or trailer) section, kept as the raw bytes of its lines and, for the
+/// first [`INDEXED_FIELDS`] fields, where each line ends and how long its name is. Iterating and
+/// lookups read that index; fields beyond it are found by re-splitting the lines. Nothing is
+/// allocated.
+#[derive(Clone, Copy, Default)]
 pub struct Headers<'a> {
     raw: &'a [u8],
     count: usize,
+    index: FieldIndex,
+}
+
+/// Two sections are equal when their bytes are (the index is derived from them).
+impl PartialEq for Headers<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.raw == other.raw && self.count == other.count
+    }
+}
+
+impl Eq for Headers<'_> {}
+
+impl std::fmt::Debug for Headers<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Headers")
+            .field("raw", &self.raw)
+            .field("count", &self.count)
+            .finish()
+    }
+}
+
+/// How many fields of a section [`FieldIndex`] records. Requests rarely carry more.
+const INDEXED_FIELDS: usize = 32;
+
+/// Where the lines of the first fields of a request's header section end, recorded while the
+/// section is validated, so that iterating and lookups need not look for the line ends again.
+#[derive(Clone, Copy)]
+struct FieldIndex {
+    /// Per field, the offset in the section just past its line's CRLF, truncated to 16 bits.
+    /// The last slot takes every field past the others and is never read.
+    line_ends: [u16; INDEXED_FIELDS + 1],
+    /// Per field, the length of its name, or 0 when it does not fit (no name is empty).
+    name_lens: [u8; INDEXED_FIELDS + 1],
+    /// Whether the section was indexed at all (trailer sections are not).
+    filled: bool,
+}
+
+impl Default for FieldIndex {
+    fn default() -> FieldIndex {
+        FieldIndex {
+            line_ends: [0; INDEXED_FIELDS + 1],
+            name_lens: [0; INDEXED_FIELDS + 1],
+            filled: false,
+        }
+    }
+}
+
+impl FieldIndex {
+    /// Records where field number `field` (from 0) ends and how long its name is. Kept to two
+    /// stores and no branch: it runs for every field of every request.
+    #[inline]
+    fn record(&mut self, field: usize, line_end: usize, name_len: usize) {
+        let slot = field.min(INDEXED_FIELDS);
+        if let Some(end) = self.line_ends.get_mut(slot) {
+            // Truncation is harmless: the index of a section longer than u16::MAX is not read.
+            *end = line_end as u16;
+        }
+        if let Some(len) = self.name_lens.get_mut(slot) {
+            *len = u8::try_from(name_len).unwrap_or(0);
+        }
+    }
+
+    /// Where field `i`'s line ends in `section` (of `count` fields) and how long its name is
+    /// (0 for a name too long to record), if the field is recorded.
+    #[inline]
+    fn get(&self, section: &[u8], count: usize, i: usize) -> Option<(usize, usize)> {
+        let usable = self.filled && section.len() <= usize::from(u16::MAX);
+        if !usable || i >= count.min(INDEXED_FIELDS) {
+            return None;
+        }
+        let end = self.line_ends.get(i)?;
+        let name_len = self.name_lens.get(i)?;
+        Some((usize::from(*end), usize::from(*name_len)))
+    }
 }
 
 impl<'a> Headers<'a> {
     /// A section whose lines were already validated by this crate.
     pub(crate) fn from_validated(raw: &'a [u8], count: usize) -> Headers<'a> {
-        Headers { raw, count }
+        Headers {
+            raw,
+            count,
+            index: FieldIndex::default(),
+        }
     }
 
     /// Number of fields.
@@ -160,7 +241,10 @@ impl<'a> Headers<'a> {
     fn fields(&self) -> RawFields<'a> {
         RawFields {
             raw: self.raw,
+            count: self.count,
             pos: 0,
+            field: 0,
+            index: self.index,
         }
     }
 }
@@ -183,6 +267,7 @@ pub struct HeaderIter<'a> {
 
 impl<'a> Iterator for HeaderIter<'a> {
     type Item = Header<'a>;
+    #[inline]
     fn next(&mut self) -> Option<Header<'a>> {
         loop {
             // A name is the start of its line.
@@ -202,25 +287,63 @@ impl<'a> Iterator for HeaderIter<'a> {
 }
 
 /// The fields of a validated section as `(name, value)` bytes.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 struct RawFields<'a> {
     raw: &'a [u8],
+    count: usize,
     /// Where the next line starts.
     pos: usize,
+    /// The number of the next field.
+    field: usize,
+    index: FieldIndex,
+}
+
+impl std::fmt::Debug for RawFields<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawFields")
+            .field("rest", &self.raw.get(self.pos..))
+            .finish()
+    }
 }
 
 impl<'a> Iterator for RawFields<'a> {
     type Item = (&'a [u8], &'a [u8]);
+    #[inline]
     fn next(&mut self) -> Option<(&'a [u8], &'a [u8])> {
-        loop {
-            let (line, len) = section_line(self.raw.get(self.pos..)?)?;
-            self.pos += len;
-            // A validated section holds field lines only.
-            if let SectionLine::Field(name, value) = line {
-                return Some((name, value));
+        let (name, value, end) = match self.index.get(self.raw, self.count, self.field) {
+            Some((end, name_len)) => {
+                // `name ":" value CRLF`; a token holds no `:`.
+                let line = self.raw.get(self.pos..end.checked_sub(2)?)?;
+                let colon = match name_len {
+                    0 => short_position_of(line, b':')?,
+                    known => known,
+                };
+                let name = line.get(..colon)?;
+                (name, trim_field_value(line.get(colon + 1..)?), end)
             }
-        }
+            None => {
+                let (name, value, len) = split_field_line(self.raw.get(self.pos..)?)?;
+                (name, value, self.pos + len)
+            }
+        };
+        self.pos = end;
+        self.field += 1;
+        Some((name, value))
     }
+}
+
+/// Splits the first line of a section validated by this crate, `token ":" field-value CRLF`:
+/// the name ends at the first `:` (a token holds none) and the value at the first CR (a value
+/// holds none), so no byte is checked again. Returns the name, the trimmed value and the
+/// line's length including its CRLF.
+fn split_field_line(s: &[u8]) -> Option<(&[u8], &[u8], usize)> {
+    // The line end first, so that the next line's scan does not wait for the name's.
+    let cr = position_of(s, b'\r')?;
+    let line = s.get(..cr)?;
+    let colon = short_position_of(line, b':')?;
+    let name = line.get(..colon)?;
+    let value = trim_field_value(line.get(colon + 1..)?);
+    Some((name, value, cr + 2))
 }
 
 /// A parsed request head. Everything borrows from the buffer it was parsed from.
@@ -404,6 +527,100 @@ impl TransferCodings {
     }
 }
 
+/// What the fields that decide how a request is read say, gathered over its header section.
+#[derive(Default)]
+struct RequestFields<'a> {
+    hosts: usize,
+    /// The last Host value.
+    host: &'a [u8],
+    /// Some Host value holds a character no host or port can.
+    bad_host: bool,
+    content_length: Option<u64>,
+    bad_content_length: bool,
+    codings: TransferCodings,
+    conn_close: bool,
+    conn_keep_alive: bool,
+    conn_upgrade: bool,
+    upgrade: Option<&'a [u8]>,
+    expect_continue: bool,
+    bad_expect: bool,
+}
+
+impl<'a> RequestFields<'a> {
+    /// Takes in one field. The names acted on are told apart by length first, which leaves
+    /// at most one comparison per field.
+    fn add(&mut self, name: &[u8], value: &'a [u8]) {
+        match name.len() {
+            4 if eq_lower(name, b"host") => {
+                self.hosts += 1;
+                self.host = value;
+                self.bad_host |= !is_host_chars(value);
+            }
+            14 if eq_lower(name, b"content-length") => {
+                add_content_length(
+                    value,
+                    &mut self.content_length,
+                    &mut self.bad_content_length,
+                );
+            }
+            17 if eq_lower(name, b"transfer-encoding") => self.codings.add_field(value),
+            10 if eq_lower(name, b"connection") => self.add_connection(value),
+            7 if eq_lower(name, b"upgrade") => self.upgrade = Some(value),
+            6 if eq_lower(name, b"expect") => {
+                if eq_lower(value, b"100-continue") {
+                    self.expect_continue = true;
+                } else {
+                    self.bad_expect = true;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Takes in the options of a Connection field.
+    fn add_connection(&mut self, value: &[u8]) {
+        // Usually a single option: the list walk below is for the rest.
+        let single = match value.len() {
+            5 if eq_lower(value, b"close") => Some(&mut self.conn_close),
+            10 if eq_lower(value, b"keep-alive") => Some(&mut self.conn_keep_alive),
+            7 if eq_lower(value, b"upgrade") => Some(&mut self.conn_upgrade),
+            _ => None,
+        };
+        if let Some(option) = single {
+            *option = true;
+            return;
+        }
+        for token in list_items(value) {
+            if token.eq_ignore_ascii_case(b"close") {
+                self.conn_close = true;
+            } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                self.conn_keep_alive = true;
+            } else if token.eq_ignore_ascii_case(b"upgrade") {
+                self.conn_upgrade = true;
+            }
+        }
+    }
+}
+
+/// Folds one Content-Length field into what the earlier ones said: each member of each field
+/// must be the same decimal number, anything else makes the length bad.
+fn add_content_length(value: &[u8], length: &mut Option<u64>, bad: &mut bool) {
+    let mut add = |item: &[u8]| match parse_decimal(item) {
+        Some(n) if length.is_none_or(|prev| prev == n) => *length = Some(n),
+        _ => *bad = true,
+    };
+    // Usually a single number: without a comma the list is the value itself (already trimmed).
+    if !value.contains(&b',') {
+        return add(value);
+    }
+    let mut any = false;
+    for item in value.split(|&b| b == b',').map(trim_ows) {
+        any = true;
+        add(item);
+    }
+    *bad |= !any;
+}
+
 /// Validates one header field line and splits it into name and trimmed value.
 pub(crate) fn parse_field_line(line: &[u8], err: Error) -> Result<(&str, &[u8]), Error> {
     // obs-fold, or whitespace before the first field: both rejected.
@@ -432,38 +649,35 @@ enum SectionLine<'a> {
     Malformed,
 }
 
-/// The fast path for the lines of a well-formed section, `token ":" field-value CRLF` and the
-/// final CRLF: one pass that validates while it looks for the line end. It returns the line
-/// and its length including the CRLF, or `None` for any other line, including one that has not
-/// fully arrived. `None` sends the line to [`section_line`]'s general path, so whatever this
-/// accepts, the general path would have accepted in the same way.
-#[inline(never)]
-fn simple_section_line(s: &[u8]) -> Option<(SectionLine<'_>, usize)> {
-    let name_len = token_len(s);
-    let (name, rest) = s.split_at_checked(name_len)?;
-    let rest = match rest {
-        [b':', rest @ ..] if name_len > 0 => rest,
-        [b'\r', b'\n', ..] if name_len == 0 => return Some((SectionLine::End, 2)),
-        _ => return None,
-    };
-    // A value holds no CTL but HTAB, so its run ends at the line's CR.
-    let value_len = field_value_len(rest);
-    let (value, rest) = rest.split_at_checked(value_len)?;
-    if !rest.starts_with(b"\r\n") {
+/// The fast path for the usual line of a section, a valid `token ":" field-value CRLF`: one
+/// pass that validates while it looks for the line end. It returns the name, the trimmed value
+/// and the line's length including its CRLF, or `None` for any other line (including the empty
+/// line that ends the section, and one that has not fully arrived). `None` sends the line to
+/// [`section_line`], the general path, so whatever this accepts the general path would have
+/// accepted in the same way.
+#[inline(always)]
+fn simple_field_line(s: &[u8]) -> Option<(&[u8], &[u8], usize)> {
+    // The line end is looked for first, from the start of the line (a name's bytes are all
+    // field-value bytes too): where the next line starts then depends on this scan alone, and
+    // the name checks below run alongside the next line's scan instead of before it.
+    let end = field_value_len(s);
+    if s.get(end..)?.get(..2)? != b"\r\n" {
         return None;
     }
-    let line = SectionLine::Field(name, trim_ows(value));
-    Some((line, name_len + 1 + value_len + 2))
+    let line = s.get(..end)?;
+    let name_len = token_len(line);
+    if name_len == 0 || line.get(name_len) != Some(&b':') {
+        return None;
+    }
+    let name = line.get(..name_len)?;
+    let value = line.get(name_len + 1..)?;
+    Some((name, trim_field_value(value), end + 2))
 }
 
 /// Splits off and classifies the line at the start of `s`: the line and its length including
 /// its LF, or `None` while no LF has arrived.
-#[inline(never)]
 fn section_line(s: &[u8]) -> Option<(SectionLine<'_>, usize)> {
-    if let Some(simple) = simple_section_line(s) {
-        return Some(simple);
-    }
-    // The general path: find the LF first, then judge the line.
+    // Find the LF first, then judge the line.
     let lf = find_lf(s)?;
     let raw = s.get(..lf).unwrap_or(&[]);
     let line = match raw.strip_suffix(b"\r") {
@@ -477,15 +691,29 @@ fn section_line(s: &[u8]) -> Option<(SectionLine<'_>, usize)> {
     Some((line, lf + 1))
 }
 
+/// A request line, taken apart.
+struct RequestLine<'a> {
+    method: Method<'a>,
+    target: &'a str,
+    version: Version,
+    /// Where the line ends in the buffer (after its line end).
+    end: usize,
+}
+
 /// The fast path for a request line of the usual shape, `method SP target SP HTTP/1.x CRLF`
-/// within the length limit: one pass over each part. It returns the method, target, version and
-/// the line's length including its CRLF, or `None` for any other line (including an incomplete
-/// one), which then goes through the general path of [`parse_request_head`] and gets its
-/// answer there.
+/// within the length limit, at `buf[start..]`: one pass over each part. `None` for any other
+/// line (including an incomplete one), which then goes through [`request_line`], the general
+/// path, and gets its answer there.
+///
+/// Not inlined: inside [`parse_request_head`] it leaves the header loop fewer registers, which
+/// measurably slows that loop down.
+#[inline(never)]
 fn simple_request_line<'a>(
-    s: &'a [u8],
+    buf: &'a [u8],
+    start: usize,
     limits: &Limits,
-) -> Option<(Method<'a>, &'a str, Version, usize)> {
+) -> Option<RequestLine<'a>> {
+    let s = buf.get(start..)?;
     let method_len = token_len(s);
     let (method, rest) = s.split_at_checked(method_len)?;
     let rest = rest.strip_prefix(b" ")?;
@@ -504,18 +732,21 @@ fn simple_request_line<'a>(
     if !valid_target_form(method, target) {
         return None;
     }
-    Some((method, std::str::from_utf8(target).ok()?, version, len))
+    Some(RequestLine {
+        method,
+        target: std::str::from_utf8(target).ok()?,
+        version,
+        end: start + len,
+    })
 }
 
 /// The general path for the request line at `buf[start..]`: every rule, in the order of the
-/// bytes. Returns the method, target, version and the position after the line, or `None` while
-/// the line is incomplete and within the limit.
-#[allow(clippy::type_complexity)]
+/// bytes. `None` while the line is incomplete and within the limit.
 fn request_line<'a>(
     buf: &'a [u8],
     start: usize,
     limits: &Limits,
-) -> Result<Option<(Method<'a>, &'a str, Version, usize)>, Error> {
+) -> Result<Option<RequestLine<'a>>, Error> {
     let Some((raw, next)) = raw_line(buf, start) else {
         let partial = buf.get(start..).unwrap_or(&[]);
         if partial.len() > limits.max_request_line {
@@ -544,7 +775,12 @@ fn request_line<'a>(
         return Err(Error::BadRequestLine);
     }
     let target = std::str::from_utf8(target).map_err(|_| Error::BadRequestLine)?;
-    Ok(Some((method, target, version, next)))
+    Ok(Some(RequestLine {
+        method,
+        target,
+        version,
+        end: next,
+    }))
 }
 
 /// Parses a request head from the start of `buf`.
@@ -572,102 +808,92 @@ pub fn parse_request_head<'a>(
     }
 
     // Request line.
-    let simple = simple_request_line(buf.get(start..).unwrap_or(&[]), limits);
-    let (method, target, version, mut pos) = match simple {
-        Some((method, target, version, len)) => (method, target, version, start + len),
+    let line = match simple_request_line(buf, start, limits) {
+        Some(line) => line,
         None => match request_line(buf, start, limits)? {
-            Some(parts) => parts,
+            Some(line) => line,
             None => return Ok(None),
         },
     };
+    let RequestLine {
+        method,
+        target,
+        version,
+        end: mut pos,
+    } = line;
 
     // Header section.
     let fields_start = pos;
     let mut count = 0usize;
-    let mut hosts = 0usize;
-    let mut host: &[u8] = &[];
-    let mut host_valid = true;
-    let mut content_length: Option<u64> = None;
-    let mut bad_content_length = false;
-    let mut codings = TransferCodings::default();
-    let mut conn_close = false;
-    let mut conn_keep_alive = false;
-    let mut conn_upgrade = false;
-    let mut upgrade: Option<&[u8]> = None;
-    let mut expect_continue = false;
-    let mut bad_expect = false;
+    let mut fields = RequestFields::default();
+    let mut index = FieldIndex {
+        filled: true,
+        ..FieldIndex::default()
+    };
     loop {
-        let Some((line, len)) = section_line(buf.get(pos..).unwrap_or(&[])) else {
-            if buf.len() - start > limits.max_head {
+        let rest = buf.get(pos..).unwrap_or(&[]);
+        if rest.starts_with(b"\r\n") {
+            // The empty line that ends the section (the general path would say the same).
+            if pos + 2 - start > limits.max_head {
                 return Err(Error::HeadTooLarge);
             }
-            return Ok(None);
+            break;
+        }
+        let (field, len) = match simple_field_line(rest) {
+            Some((name, value, len)) => (Some((name, value)), len),
+            None => {
+                let Some((line, len)) = section_line(rest) else {
+                    if buf.len() - start > limits.max_head {
+                        return Err(Error::HeadTooLarge);
+                    }
+                    return Ok(None);
+                };
+                // The rules in the order they apply to a line: its length, its ending, whether
+                // it ends the section, the field count (below), then its syntax.
+                if pos + len - start > limits.max_head {
+                    return Err(Error::HeadTooLarge);
+                }
+                match line {
+                    SectionLine::BareLf => return Err(Error::BadHeader),
+                    SectionLine::End => break,
+                    SectionLine::Field(name, value) => (Some((name, value)), len),
+                    SectionLine::Malformed => (None, len),
+                }
+            }
         };
         let next = pos + len;
-        // The rules in the order they apply to a line: its length, its ending, whether it ends
-        // the section, the field count, then its syntax.
         if next - start > limits.max_head {
             return Err(Error::HeadTooLarge);
-        }
-        match line {
-            SectionLine::BareLf => return Err(Error::BadHeader),
-            SectionLine::End => break,
-            SectionLine::Field(..) | SectionLine::Malformed => {}
         }
         pos = next;
         count += 1;
         if count > limits.max_headers {
             return Err(Error::TooManyHeaders);
         }
-        let SectionLine::Field(name, value) = line else {
+        let Some((name, value)) = field else {
             return Err(Error::BadHeader);
         };
-        match name.len() {
-            4 if token_eq_lower(name, b"host") => {
-                hosts += 1;
-                host = value;
-                host_valid &= is_host_chars(value);
-            }
-            14 if token_eq_lower(name, b"content-length") => {
-                let mut any = false;
-                for item in value.split(|&b| b == b',').map(trim_ows) {
-                    any = true;
-                    match parse_decimal(item) {
-                        Some(n) if content_length.is_none_or(|prev| prev == n) => {
-                            content_length = Some(n)
-                        }
-                        _ => bad_content_length = true,
-                    }
-                }
-                bad_content_length |= !any;
-            }
-            17 if token_eq_lower(name, b"transfer-encoding") => codings.add_field(value),
-            10 if token_eq_lower(name, b"connection") => {
-                for token in list_items(value) {
-                    if token.eq_ignore_ascii_case(b"close") {
-                        conn_close = true;
-                    } else if token.eq_ignore_ascii_case(b"keep-alive") {
-                        conn_keep_alive = true;
-                    } else if token.eq_ignore_ascii_case(b"upgrade") {
-                        conn_upgrade = true;
-                    }
-                }
-            }
-            7 if token_eq_lower(name, b"upgrade") => upgrade = Some(value),
-            6 if token_eq_lower(name, b"expect") => {
-                if value.eq_ignore_ascii_case(b"100-continue") {
-                    expect_continue = true;
-                } else {
-                    bad_expect = true;
-                }
-            }
-            _ => {}
-        }
+        index.record(count - 1, next - fields_start, name.len());
+        fields.add(name, value);
     }
     let consumed = pos + 2;
 
     // Message framing (RFC 9112 section 6.3) and the remaining request rules.
-    if (version == Version::Http11 && hosts != 1) || hosts > 1 || !host_valid {
+    let RequestFields {
+        hosts,
+        host,
+        bad_host,
+        content_length,
+        bad_content_length,
+        codings,
+        conn_close,
+        conn_keep_alive,
+        conn_upgrade,
+        upgrade,
+        expect_continue,
+        bad_expect,
+    } = fields;
+    if (version == Version::Http11 && hosts != 1) || hosts > 1 || bad_host {
         return Err(Error::BadHost);
     }
     let chunked = codings.framing();
@@ -703,6 +929,7 @@ pub fn parse_request_head<'a>(
         headers: Headers {
             raw: buf.get(fields_start..pos).unwrap_or(&[]),
             count,
+            index,
         },
         framing,
         keep_alive,

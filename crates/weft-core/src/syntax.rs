@@ -47,14 +47,21 @@ pub(crate) fn is_token(s: &[u8]) -> bool {
 
 /// Length of the run of tchars at the start of `s`.
 pub(crate) fn token_len(s: &[u8]) -> usize {
-    // Header names and methods are mostly letters and `-`: whole words of those are
-    // skipped at once, and the table takes over at the first other byte (normally the `:` or
-    // SP that ends the token).
+    // Header names and methods are mostly letters and `-`: whole words of those are skipped
+    // at once, and the table takes over at the first other byte, unless it is the `:` or SP
+    // that normally ends the token.
     let common = marked_prefix_len(s, bytes_not_letter_or_dash, |b| {
         !(b.is_ascii_alphabetic() || b == b'-')
     });
+    if let Some(b':' | b' ') | None = s.get(common) {
+        return common;
+    }
     let rest = s.get(common..).unwrap_or(&[]);
-    common + rest.iter().position(|&b| !is_tchar(b)).unwrap_or(rest.len())
+    common
+        + rest
+            .iter()
+            .position(|&b| !is_tchar(b))
+            .unwrap_or(rest.len())
 }
 
 /// `field-vchar` plus SP and HTAB: what may appear inside a field value (RFC 9110 section 5.5).
@@ -120,23 +127,68 @@ fn marked_prefix_len(s: &[u8], marks: impl Fn(u64) -> u64, ends: impl Fn(u8) -> 
     len + tail.iter().position(|&b| ends(b)).unwrap_or(tail.len())
 }
 
+/// Whether the target has vector registers that the compiler uses for [`long_prefix_len`]
+/// (x86-64 and AArch64 always do; wasm32 only with the `simd128` feature). Without them a
+/// block check costs more than the word scan it would save.
+const VECTOR_BLOCKS: bool = cfg!(any(
+    target_feature = "sse2",
+    target_feature = "neon",
+    target_feature = "simd128"
+));
+
+/// [`marked_prefix_len`] for runs that may be long: whole 16-byte blocks are checked first, with
+/// a fold (no early exit) that the compiler turns into a few vector compares where the target
+/// has vector registers. In the block that holds the end of the run, the two words are marked
+/// at once and the lower mark is picked without a branch.
+#[inline(always)]
+fn long_prefix_len(s: &[u8], marks: impl Fn(u64) -> u64, ends: impl Fn(u8) -> bool) -> usize {
+    if !VECTOR_BLOCKS {
+        return marked_prefix_len(s, marks, ends);
+    }
+    let mut blocks = s.chunks_exact(16);
+    let mut len = 0;
+    for block in blocks.by_ref() {
+        let Ok(block) = <[u8; 16]>::try_from(block) else {
+            break;
+        };
+        if block.iter().fold(false, |any, &b| any | ends(b)) {
+            let word = u128::from_le_bytes(block);
+            let low = marks(word as u64);
+            let high = marks((word >> 64) as u64);
+            // `marks` flags the first byte `ends` accepts: if not in the low word, in the high.
+            let bit = if low != 0 {
+                low.trailing_zeros()
+            } else {
+                64 + high.trailing_zeros()
+            };
+            return len + (bit / 8) as usize;
+        }
+        len += 16;
+    }
+    len + marked_prefix_len(blocks.remainder(), marks, ends)
+}
+
 /// Length of the run of field-value bytes at the start of `s` (see [`is_field_value_byte`]):
 /// it ends at the first CTL other than HTAB (normally the CR of the line's CRLF) or DEL.
+#[inline(always)]
 pub(crate) fn field_value_len(s: &[u8]) -> usize {
-    let mut len = 0;
-    loop {
-        // Stops at every CTL and DEL; HTAB is rare enough in values to be stepped over here.
-        let rest = s.get(len..).unwrap_or(&[]);
-        len += marked_prefix_len(
-            rest,
-            |w| bytes_below(w, 0x20) | bytes_equal(w, 0x7f),
-            |b| b < 0x20 || b == 0x7f,
-        );
-        match s.get(len) {
-            Some(b'\t') => len += 1,
-            _ => return len,
-        }
+    let mut len = ctl_free_len(s);
+    // The scan stops at HTAB too; tabs in values are rare enough to be stepped over here.
+    while let Some(b'\t') = s.get(len) {
+        len += 1;
+        len += ctl_free_len(s.get(len..).unwrap_or(&[]));
     }
+    len
+}
+
+/// Length of the run before the first CTL (HTAB included) or DEL in `s`.
+#[inline(always)]
+fn ctl_free_len(s: &[u8]) -> usize {
+    long_prefix_len(
+        s,
+        |w| bytes_below(w, 0x20) | bytes_equal(w, 0x7f),
+        |b| b < 0x20 || b == 0x7f,
+    )
 }
 
 /// Length of the run of visible ASCII (0x21-0x7E, what a request target is made of) at the
@@ -149,12 +201,42 @@ pub(crate) fn visible_ascii_len(s: &[u8]) -> usize {
     )
 }
 
+/// Position of the first `byte` in `s`.
+#[inline(always)]
+pub(crate) fn position_of(s: &[u8], byte: u8) -> Option<usize> {
+    let len = long_prefix_len(s, |w| bytes_equal(w, byte), |b| b == byte);
+    (len < s.len()).then_some(len)
+}
+
+/// Position of the first `byte` in `s`, for a `byte` that is expected within a few words
+/// (no block step).
+#[inline(always)]
+pub(crate) fn short_position_of(s: &[u8], byte: u8) -> Option<usize> {
+    let len = marked_prefix_len(s, |w| bytes_equal(w, byte), |b| b == byte);
+    (len < s.len()).then_some(len)
+}
+
 /// Is `b` optional whitespace (SP / HTAB)?
 pub(crate) fn is_ows(b: u8) -> bool {
     b == b' ' || b == b'\t'
 }
 
+/// [`trim_ows`] for a field value as it follows the colon: most have exactly one SP before them
+/// and no whitespace after, which is checked for first.
+#[inline(always)]
+pub(crate) fn trim_field_value(s: &[u8]) -> &[u8] {
+    let after_sp = match s {
+        [b' ', rest @ ..] => rest,
+        _ => s,
+    };
+    match (after_sp.first(), after_sp.last()) {
+        (Some(b' ' | b'\t'), _) | (_, Some(b' ' | b'\t')) => trim_ows(after_sp),
+        _ => after_sp,
+    }
+}
+
 /// Trims optional whitespace (SP / HTAB) at both ends.
+#[inline]
 pub(crate) fn trim_ows(s: &[u8]) -> &[u8] {
     let start = s.iter().position(|&b| !is_ows(b)).unwrap_or(s.len());
     let end = s
@@ -164,11 +246,24 @@ pub(crate) fn trim_ows(s: &[u8]) -> &[u8] {
     s.get(start..end).unwrap_or(&[])
 }
 
-/// Does the token `name` equal `lower`, ignoring ASCII case? `lower` must be lowercase letters
-/// and `-` (a header name this crate acts on): setting bit 0x20 of a tchar lowercases a letter
-/// and turns no other tchar into a letter or `-`, so one OR per byte compares exactly.
-pub(crate) fn token_eq_lower(name: &[u8], lower: &[u8]) -> bool {
-    name.len() == lower.len() && name.iter().zip(lower).all(|(&n, &l)| n | 0x20 == l)
+/// Does `s` equal `lower`, ignoring ASCII case? For the names and values this crate acts on:
+/// `s` holds no CTL but HTAB (a token or a validated field value) and `lower` is lowercase
+/// letters, digits and `-`. Setting bit 0x20 then compares exactly, one OR per byte: it
+/// lowercases a letter and leaves digits and `-` alone, and the only other bytes it turns into
+/// a digit or `-` are CTLs (0x10-0x19, 0x0D), which `s` does not hold.
+pub(crate) fn eq_lower(s: &[u8], lower: &[u8]) -> bool {
+    if s.len() != lower.len() {
+        return false;
+    }
+    let word = |bytes: &[u8; 8]| u64::from_le_bytes(*bytes) | (ONES * 0x20);
+    match (s.first_chunk(), s.last_chunk()) {
+        // 8 to 16 bytes: two (overlapping) words each.
+        (Some(first), Some(last)) if s.len() <= 16 => {
+            lower.first_chunk().is_some_and(|l| word(first) == word(l))
+                && lower.last_chunk().is_some_and(|l| word(last) == word(l))
+        }
+        _ => s.iter().zip(lower).all(|(&b, &l)| b | 0x20 == l),
+    }
 }
 
 /// Position of the first `\n` in `s`.
@@ -260,6 +355,13 @@ mod tests {
         }
     }
 
+    /// `len` bytes of `fill` with `byte` at `at`.
+    fn with_byte_at(len: usize, fill: u8, at: usize, byte: u8) -> Vec<u8> {
+        (0..len)
+            .map(|i| if i == at { byte } else { fill })
+            .collect()
+    }
+
     #[test]
     fn word_scans_match_byte_scans() {
         // Every class boundary at every position of a word and of the tail, and runs of tabs.
@@ -270,8 +372,7 @@ mod tests {
             for at in 0..len {
                 for &special in &specials {
                     for fill in [b'a', b'\t', 0x80] {
-                        let mut s = vec![fill; len];
-                        s[at] = special;
+                        let s = with_byte_at(len, fill, at, special);
                         let value = s.iter().position(|&b| !is_field_value_byte(b));
                         assert_eq!(field_value_len(&s), value.unwrap_or(len), "{s:?}");
                         let visible = s.iter().position(|&b| !(0x21..=0x7e).contains(&b));
@@ -283,13 +384,39 @@ mod tests {
     }
 
     #[test]
+    fn long_runs_match_byte_scans() {
+        // Blocks and words both, and the word scan alone (what targets without vector
+        // registers run), over runs that end at every position of several blocks.
+        let value_marks = |w| bytes_below(w, 0x20) | bytes_equal(w, 0x7f);
+        let value_ends = |b: u8| b < 0x20 || b == 0x7f;
+        for len in [40, 63, 64, 65] {
+            for at in 0..len {
+                for &special in &[0x00, 0x09, 0x0d, 0x1f, 0x7f] {
+                    let s = with_byte_at(len, b'x', at, special);
+                    let want = s.iter().position(|&b| value_ends(b)).unwrap_or(len);
+                    assert_eq!(ctl_free_len(&s), want, "{s:?}");
+                    assert_eq!(
+                        marked_prefix_len(&s, value_marks, value_ends),
+                        want,
+                        "{s:?}"
+                    );
+                    assert_eq!(position_of(&s, special), Some(at), "{s:?}");
+                    assert_eq!(short_position_of(&s, special), Some(at), "{s:?}");
+                }
+            }
+            let clean = vec![b'x'; len];
+            assert_eq!(ctl_free_len(&clean), len);
+            assert_eq!(position_of(&clean, b'\r'), None);
+        }
+    }
+
+    #[test]
     fn word_token_scan_matches_the_table() {
         for len in 0..20 {
             for at in 0..len {
                 for b in 0..=255u8 {
                     for fill in [b'a', b'Z', b'0', b'-', b'_'] {
-                        let mut s = vec![fill; len];
-                        s[at] = b;
+                        let s = with_byte_at(len, fill, at, b);
                         let want = s.iter().position(|&c| !is_tchar(c)).unwrap_or(len);
                         assert_eq!(token_len(&s), want, "{s:?}");
                     }
@@ -304,16 +431,42 @@ mod tests {
     }
 
     #[test]
-    fn token_comparison() {
-        assert!(token_eq_lower(b"Content-Length", b"content-length"));
-        assert!(token_eq_lower(b"HOST", b"host"));
-        assert!(!token_eq_lower(b"hosts", b"host"));
-        assert!(!token_eq_lower(b"h0st", b"host"));
-        for b in 0..=255u8 {
-            let name = [b];
-            for lower in [&b"a"[..], b"z", b"-"] {
-                let want = is_tchar(b) && name.eq_ignore_ascii_case(lower);
-                assert_eq!(is_tchar(b) && token_eq_lower(&name, lower), want, "{b:#x}");
+    fn lowercase_comparison() {
+        assert!(eq_lower(b"Content-Length", b"content-length"));
+        assert!(eq_lower(b"CONTENT-LENGTH", b"content-length"));
+        assert!(!eq_lower(b"Content-Lengtx", b"content-length"));
+        assert!(!eq_lower(b"Dontent-Length", b"content-length"));
+        assert!(eq_lower(b"Transfer-Encoding", b"transfer-encoding"));
+        assert!(!eq_lower(b"Transfer-Encodinf", b"transfer-encoding"));
+        assert!(eq_lower(b"100-Continue", b"100-continue"));
+        assert!(eq_lower(b"HOST", b"host"));
+        assert!(!eq_lower(b"hosts", b"host"));
+        assert!(!eq_lower(b"h0st", b"host"));
+        // Every byte a token or a field value may hold, at every position of short and long
+        // strings, against letters, digits and `-`.
+        let allowed = (0..=255u8).filter(|&b| b == b'\t' || b >= 0x20);
+        for b in allowed {
+            for lower in [
+                &b"a"[..],
+                b"z",
+                b"-",
+                b"0",
+                b"9",
+                b"keep-alive",
+                b"100-continue",
+            ] {
+                for at in 0..lower.len() {
+                    let s: Vec<u8> = (0..lower.len())
+                        .map(|i| {
+                            if i == at {
+                                b
+                            } else {
+                                lower.get(i).copied().unwrap_or(0)
+                            }
+                        })
+                        .collect();
+                    assert_eq!(eq_lower(&s, lower), s.eq_ignore_ascii_case(lower), "{s:?}");
+                }
             }
         }
     }

@@ -9,8 +9,10 @@ use weft_core::Limits;
 pub const USAGE: &str = "\
 usage: weft serve [ROOT] [options]
 
-Serves the demo endpoints (/hello, POST /echo, /sheep?n=N&ms=M, /api/users/:id) and the files
-under ROOT (an embedded demo site when ROOT is omitted).
+Serves the demo endpoints (/hello, POST /echo, /sheep?n=N&ms=M, /api/users/:id, /api/...)
+and the files under ROOT (an embedded demo site when ROOT is omitted). Every response the
+application sends carries Server: weft, X-Content-Type-Options: nosniff and
+X-Frame-Options: SAMEORIGIN.
 
 options:
   --listen ADDR            address to listen on (default 127.0.0.1:8080; port 0 picks one)
@@ -23,6 +25,16 @@ options:
   --idle-timeout SECS      keep-alive idle time (default 30)
   --body-timeout SECS      longest pause inside a request body (default 30)
   --send-timeout SECS      longest pause while the client does not read (default 30)
+  --cors-origin ORIGIN     allow cross-origin reads from ORIGIN (scheme://host[:port], null,
+                           or * for any); repeat for several; default: no CORS headers
+  --no-listing             no directory listing pages (a directory without index.html is 403)
+  --cache-control EXT=VALUE
+                           Cache-Control of files named *.EXT (EXT: letters and digits; * sets
+                           the default, which is no-cache); repeatable
+  --etag-inode             mix the inode number into ETags (unix; default: size and mtime only,
+                           the same on every target and every copy of the files)
+  --file-cache BYTES       memory for small unchanged files per worker (unix; default 8388608;
+                           0: off)
   --quiet                  no access log
   -h, --help               this text
   -V, --version            the version
@@ -36,6 +48,22 @@ pub struct ServeConfig {
     pub workers: usize,
     pub limits: Limits,
     pub access_log: bool,
+    /// `--cors-origin` values, in order.
+    pub cors_origins: Vec<String>,
+    /// The static file service: `--no-listing`, `--cache-control`, `--etag-inode`.
+    pub files: weft_app::StaticOptions,
+}
+
+impl ServeConfig {
+    /// The part of the configuration the demo application takes.
+    pub fn demo(&self) -> weft_app::demo::DemoConfig {
+        weft_app::demo::DemoConfig {
+            root: self.root.clone(),
+            access_log: self.access_log,
+            cors_origins: self.cors_origins.clone(),
+            files: self.files.clone(),
+        }
+    }
 }
 
 /// What the command line asks for.
@@ -63,6 +91,33 @@ fn seconds(flag: &str, text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// `--cache-control EXT=VALUE` (`*=VALUE` for the default); a later value for the same
+/// extension replaces the earlier one.
+fn cache_control(files: &mut weft_app::StaticOptions, arg: &str) -> Result<(), String> {
+    let (ext, value) = arg
+        .split_once('=')
+        .ok_or_else(|| format!("--cache-control: expected EXT=VALUE, got {arg}"))?;
+    let ext = ext.strip_prefix('.').unwrap_or(ext);
+    let value = value.trim();
+    if !weft_app::is_safe_field_value(value.as_bytes()) || value.is_empty() {
+        return Err(format!(
+            "--cache-control: not a valid header value: {value}"
+        ));
+    }
+    if ext == "*" {
+        files.cache_control = value.to_string();
+    } else if !ext.is_empty() && ext.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        let ext = ext.to_ascii_lowercase();
+        files.cache_control_by_ext.retain(|(e, _)| *e != ext);
+        files.cache_control_by_ext.push((ext, value.to_string()));
+    } else {
+        return Err(format!(
+            "--cache-control: EXT must be letters and digits, or * for the default (got {ext})"
+        ));
+    }
+    Ok(())
+}
+
 /// Parses the arguments after the program name.
 pub fn parse(args: &[String], default_workers: usize) -> Result<Command, String> {
     let mut it = args.iter();
@@ -78,6 +133,8 @@ pub fn parse(args: &[String], default_workers: usize) -> Result<Command, String>
         workers: default_workers.max(1),
         limits: Limits::default(),
         access_log: true,
+        cors_origins: Vec::new(),
+        files: weft_app::StaticOptions::default(),
     };
     while let Some(arg) = it.next() {
         let flag = arg.as_str();
@@ -109,6 +166,15 @@ pub fn parse(args: &[String], default_workers: usize) -> Result<Command, String>
             "--body-timeout" => config.limits.body_timeout = seconds(flag, value(flag, &mut it)?)?,
             "--send-timeout" => config.limits.send_timeout = seconds(flag, value(flag, &mut it)?)?,
             "--quiet" => config.access_log = false,
+            "--cors-origin" => {
+                let v = value(flag, &mut it)?;
+                weft_app::Cors::new(&[v]).map_err(|e| format!("--cors-origin: {e}"))?;
+                config.cors_origins.push(v.clone());
+            }
+            "--no-listing" => config.files.listing = false,
+            "--etag-inode" => config.files.etag_inode = true,
+            "--file-cache" => config.files.memory_cache = number(flag, value(flag, &mut it)?)?,
+            "--cache-control" => cache_control(&mut config.files, value(flag, &mut it)?)?,
             _ if flag.starts_with('-') => return Err(format!("unknown option: {flag}")),
             _ if config.root.is_none() => config.root = Some(PathBuf::from(flag)),
             _ => return Err(format!("unexpected argument: {flag}")),
@@ -128,7 +194,7 @@ mod tests {
     #[test]
     fn parses_serve() {
         let Ok(Command::Serve(c)) = parse(
-            &args("serve site --listen 127.0.0.1:0 --workers 2 --quiet"),
+            &args("serve site --listen 127.0.0.1:0 --workers 2 --quiet --cors-origin http://a.example --cors-origin *"),
             4,
         ) else {
             panic!("not serve");
@@ -137,6 +203,52 @@ mod tests {
         assert_eq!(c.listen.port(), 0);
         assert_eq!(c.workers, 2);
         assert!(!c.access_log);
+        assert_eq!(c.cors_origins, ["http://a.example", "*"]);
+        assert!(c.files.listing);
+        assert_eq!(c.files.cache_control, "no-cache");
+    }
+
+    #[test]
+    fn parses_file_options() {
+        let argv: Vec<String> = [
+            "serve",
+            "--no-listing",
+            "--etag-inode",
+            "--file-cache",
+            "0",
+            "--cache-control",
+            "*=public, max-age=60",
+            "--cache-control",
+            ".WOFF2=public, max-age=31536000, immutable",
+            "--cache-control",
+            "html=no-store",
+            "--cache-control",
+            "html=no-cache",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let Ok(Command::Serve(c)) = parse(&argv, 1) else {
+            panic!("not serve");
+        };
+        assert!(!c.files.listing);
+        assert!(c.files.etag_inode);
+        assert_eq!(c.files.memory_cache, 0);
+        assert_eq!(c.files.cache_control, "public, max-age=60");
+        assert_eq!(
+            c.files.cache_control_by_ext,
+            [
+                (
+                    "woff2".to_string(),
+                    "public, max-age=31536000, immutable".to_string()
+                ),
+                ("html".to_string(), "no-cache".to_string())
+            ]
+        );
+        assert!(parse(&args("serve --cache-control max-age=60"), 1).is_err());
+        assert!(parse(&args("serve --cache-control nothing"), 1).is_err());
+        assert!(parse(&args("serve --cache-control html="), 1).is_err());
+        assert!(parse(&args("serve --cache-control"), 1).is_err());
     }
 
     #[test]
@@ -145,6 +257,9 @@ mod tests {
         assert!(parse(&args("serve --listen nowhere"), 1).is_err());
         assert!(parse(&args("serve a b"), 1).is_err());
         assert!(parse(&args("serve --bogus"), 1).is_err());
+        assert!(parse(&args("serve --cors-origin"), 1).is_err());
+        assert!(parse(&args("serve --cors-origin example.com"), 1).is_err());
+        assert!(parse(&args("serve --cors-origin http://a/b"), 1).is_err());
         assert!(parse(&args("frobnicate"), 1).is_err());
     }
 }

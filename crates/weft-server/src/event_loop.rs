@@ -17,9 +17,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use weft_core::{Connection, DateCache, Event, Limits, Now};
 
-use weft_app::{App, AppError, ExchangeStats, Output, Produce, Responder, WRITE_HIGH_WATER};
 use crate::backend::{Backend, ReadOutcome, Token};
 use crate::buffer::ReadBuf;
+use weft_app::{App, Completed, Exchange, Output, Produce, Responder, WRITE_HIGH_WATER};
 
 /// Bytes requested from the socket per read.
 const READ_CHUNK: usize = 16 * 1024;
@@ -31,11 +31,11 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Longest single wait, so a shutdown request is noticed.
 const MAX_WAIT: Duration = Duration::from_millis(500);
 
-/// Options of one loop.
+/// Options of one loop. (The access log is the application's: a middleware writing to the
+/// loop's log sink, which is flushed to stderr once per loop turn.)
 #[derive(Clone, Debug)]
 pub struct LoopConfig {
     pub limits: Limits,
-    pub access_log: bool,
 }
 
 struct Conn {
@@ -53,9 +53,8 @@ struct Conn {
     /// FIN sent; discarding input until the peer closes or the linger time ends.
     linger_until: Option<Instant>,
     in_exchange: bool,
-    stats: ExchangeStats,
-    started: Instant,
-    log_prefix: String,
+    /// Statistics, extra response fields and request line of the current exchange.
+    exchange: Exchange,
 }
 
 pub struct EventLoop<B: Backend, A: App> {
@@ -179,9 +178,7 @@ impl<B: Backend, A: App> EventLoop<B, A> {
                         eof: false,
                         linger_until: None,
                         in_exchange: false,
-                        stats: ExchangeStats::default(),
-                        started: now.instant,
-                        log_prefix: String::new(),
+                        exchange: Exchange::new(now.instant),
                     };
                     if let Some(slot) = self.conns.get_mut(token) {
                         *slot = Some(conn);
@@ -264,8 +261,8 @@ impl<B: Backend, A: App> EventLoop<B, A> {
         loop {
             let mut progressed = false;
             if conn.linger_until.is_none() {
-                progressed |= pump(app, conn, now, log, config.access_log);
-                progressed |= produce(conn, now, log, config.access_log);
+                progressed |= pump(app, conn, now, log);
+                progressed |= produce(app, conn, now, log);
             }
             if conn.writable && !conn.proto.transmit().is_empty() {
                 match backend.write(token, conn.proto.transmit()) {
@@ -331,7 +328,7 @@ impl<B: Backend, A: App> EventLoop<B, A> {
 
 /// Feeds buffered input to the protocol core and dispatches its events. Returns whether
 /// anything happened.
-fn pump<A: App>(app: &A, conn: &mut Conn, now: Now, log: &mut Vec<u8>, access_log: bool) -> bool {
+fn pump<A: App>(app: &A, conn: &mut Conn, now: Now, log: &mut Vec<u8>) -> bool {
     let mut progressed = false;
     loop {
         if conn.proto.error().is_some() {
@@ -349,48 +346,37 @@ fn pump<A: App>(app: &A, conn: &mut Conn, now: Now, log: &mut Vec<u8>, access_lo
             Ok(step) => step,
             Err(err) => {
                 if !conn.in_exchange {
-                    // Rejected before a request head was formed.
-                    conn.log_prefix.clear();
-                    conn.log_prefix.push_str("\"-\"");
-                    conn.started = now.instant;
+                    // Rejected before a request head was formed: an exchange without a
+                    // request line.
+                    conn.exchange.begin(now.instant);
                 }
-                conn.stats.status = err.status();
+                conn.exchange.stats.status = err.status();
                 conn.responder = None;
                 conn.in_exchange = true;
-                finish_exchange(conn, now, log, access_log);
+                finish_exchange(app, conn, now, log);
                 return true;
             }
         };
-        let mut out = Output::new(&mut conn.proto, now, &mut conn.stats);
         let stop = match event {
             Event::Request(head) => {
                 conn.in_exchange = true;
-                conn.started = now.instant;
-                *out.stats() = ExchangeStats::default();
-                if access_log {
-                    use std::fmt::Write as _;
-                    conn.log_prefix.clear();
-                    let _ = write!(
-                        conn.log_prefix,
-                        "\"{} {} {}\"",
-                        head.method.as_str(),
-                        head.target,
-                        head.version.as_str()
-                    );
-                }
                 conn.waiting_body = false;
                 conn.wake_at = None;
+                // Only the exchange's memory is reused: everything in it starts afresh.
+                conn.exchange.begin(now.instant);
+                let mut out = Output::for_exchange(&mut conn.proto, now, &mut conn.exchange);
                 match app.start(&head, &mut out) {
                     Ok(responder) => conn.responder = responder,
-                    Err(err) => handler_failed(&mut out, &err, log),
+                    Err(err) => app.failed(&err, &mut out, log),
                 }
                 false
             }
             Event::Data(data) => {
                 conn.waiting_body = false;
                 if let Some(r) = conn.responder.as_mut() {
+                    let mut out = Output::for_exchange(&mut conn.proto, now, &mut conn.exchange);
                     if let Err(err) = r.body_data(data, &mut out) {
-                        handler_failed(&mut out, &err, log);
+                        app.failed(&err, &mut out, log);
                     }
                 }
                 false
@@ -398,8 +384,9 @@ fn pump<A: App>(app: &A, conn: &mut Conn, now: Now, log: &mut Vec<u8>, access_lo
             Event::End(_) => {
                 conn.waiting_body = false;
                 if let Some(r) = conn.responder.as_mut() {
+                    let mut out = Output::for_exchange(&mut conn.proto, now, &mut conn.exchange);
                     if let Err(err) = r.body_end(&mut out) {
-                        handler_failed(&mut out, &err, log);
+                        app.failed(&err, &mut out, log);
                     }
                 }
                 false
@@ -410,7 +397,7 @@ fn pump<A: App>(app: &A, conn: &mut Conn, now: Now, log: &mut Vec<u8>, access_lo
         if consumed > 0 {
             progressed = true;
         }
-        finish_exchange(conn, now, log, access_log);
+        finish_exchange(app, conn, now, log);
         if stop {
             return progressed;
         }
@@ -420,7 +407,7 @@ fn pump<A: App>(app: &A, conn: &mut Conn, now: Now, log: &mut Vec<u8>, access_lo
 }
 
 /// Runs the responder's producer while the socket can take more.
-fn produce(conn: &mut Conn, now: Now, log: &mut Vec<u8>, access_log: bool) -> bool {
+fn produce<A: App>(app: &A, conn: &mut Conn, now: Now, log: &mut Vec<u8>) -> bool {
     let mut progressed = false;
     while let Some(r) = conn.responder.as_mut() {
         if !conn.proto.is_sending_body()
@@ -431,7 +418,7 @@ fn produce(conn: &mut Conn, now: Now, log: &mut Vec<u8>, access_log: bool) -> bo
             break;
         }
         conn.wake_at = None;
-        let mut out = Output::new(&mut conn.proto, now, &mut conn.stats);
+        let mut out = Output::for_exchange(&mut conn.proto, now, &mut conn.exchange);
         match r.produce(&mut out) {
             Ok(Produce::More) => progressed = true,
             Ok(Produce::WaitUntil(t)) => {
@@ -444,30 +431,18 @@ fn produce(conn: &mut Conn, now: Now, log: &mut Vec<u8>, access_log: bool) -> bo
             }
             Ok(Produce::Done) => progressed = true,
             Err(err) => {
-                handler_failed(&mut out, &err, log);
+                app.failed(&err, &mut out, log);
                 progressed = true;
             }
         }
-        finish_exchange(conn, now, log, access_log);
+        finish_exchange(app, conn, now, log);
     }
     progressed
 }
 
-/// A handler failed: 500 when nothing was sent yet, else abort the connection.
-fn handler_failed(out: &mut Output<'_>, err: &AppError, log: &mut Vec<u8>) {
-    let _ = writeln!(log, "weft: handler error: {err}");
-    if out.connection().awaits_response() {
-        let body = b"internal server error\n";
-        let headers: [(&str, &[u8]); 1] = [("Content-Type", b"text/plain; charset=utf-8")];
-        if out.full(500, &headers, body).is_ok() {
-            return;
-        }
-    }
-    out.connection().abort();
-}
-
-/// When the response of the current exchange is complete: log it and drop the responder.
-fn finish_exchange(conn: &mut Conn, now: Now, log: &mut Vec<u8>, access_log: bool) {
+/// When the response of the current exchange is complete: tell the application (the access
+/// log) and drop the responder.
+fn finish_exchange<A: App>(app: &A, conn: &mut Conn, now: Now, log: &mut Vec<u8>) {
     if !conn.in_exchange || conn.proto.awaits_response() || conn.proto.is_sending_body() {
         return;
     }
@@ -475,20 +450,10 @@ fn finish_exchange(conn: &mut Conn, now: Now, log: &mut Vec<u8>, access_log: boo
     conn.responder = None;
     conn.wake_at = None;
     conn.waiting_body = false;
-    if access_log {
-        let micros = now
-            .instant
-            .saturating_duration_since(conn.started)
-            .as_micros();
-        let _ = writeln!(
-            log,
-            "{} {} {} {} {}.{:03}ms",
-            conn.peer,
-            conn.log_prefix,
-            conn.stats.status,
-            conn.stats.body_bytes,
-            micros / 1000,
-            micros % 1000
-        );
-    }
+    let done = Completed {
+        peer: conn.peer,
+        exchange: &conn.exchange,
+        duration: now.instant.saturating_duration_since(conn.exchange.started),
+    };
+    app.complete(&done, log);
 }

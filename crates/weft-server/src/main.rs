@@ -17,6 +17,11 @@ fn main() -> ExitCode {
             println!("weft {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
+        Ok(Command::Serve(config)) if config.root.as_ref().is_some_and(|r| !r.is_dir()) => {
+            let root = config.root.as_deref().unwrap_or(std::path::Path::new(""));
+            eprintln!("weft: ROOT {} is not a directory", root.display());
+            ExitCode::from(2)
+        }
         Ok(Command::Serve(config)) => match serve(*config) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -60,12 +65,11 @@ fn serve(config: ServeConfig) -> std::io::Result<()> {
 
     let loop_config = LoopConfig {
         limits: config.limits.clone(),
-        access_log: config.access_log,
     };
     let mut handles = Vec::new();
     for (i, listener) in listeners.into_iter().enumerate() {
         let backend = NativeBackend::new(listener)?;
-        let app = DemoApp::new(config.root.clone());
+        let app = DemoApp::new(config.demo()).map_err(std::io::Error::other)?;
         let loop_config = loop_config.clone();
         let shutdown = Arc::clone(&shutdown);
         let handle = std::thread::Builder::new()
@@ -98,13 +102,13 @@ fn serve(config: ServeConfig) -> std::io::Result<()> {
             config.workers
         );
     }
+    let app = DemoApp::new(config.demo()).map_err(std::io::Error::other)?;
     let backend = WasiBackend::bind(config.listen)?;
     announce(backend.local_addr());
     let loop_config = LoopConfig {
         limits: config.limits.clone(),
-        access_log: config.access_log,
     };
     // No signals reach a component: it runs until the host stops it.
     let shutdown = AtomicBool::new(false);
-    EventLoop::new(backend, DemoApp::new(config.root.clone()), loop_config).run(&shutdown)
+    EventLoop::new(backend, app, loop_config).run(&shutdown)
 }

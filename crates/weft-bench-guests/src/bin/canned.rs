@@ -23,7 +23,9 @@
 //!   it livelocks from about 128 connections (0 req/s, 100% CPU). `--zero-clock` picks the
 //!   policy so this can be measured: `per-poll` (the default), `per-sweep`, `once`;
 //! - a write never exceeds `check_write`'s permit nor 64 KiB, and the responses of one read are
-//!   one write (no TCP_NODELAY under WASI: Nagle is on).
+//!   one write (no TCP_NODELAY under WASI: Nagle is on);
+//! - one read per readiness report, of at most 4 KiB (see `READ_SIZE`): reading again until
+//!   the stream is empty costs a host call and clears the host's cached readiness.
 //!
 //! On targets other than WASI it only prints how to build and run it.
 
@@ -66,8 +68,12 @@ mod guest {
     const HEAD_END: &[u8; 4] = b"\r\n\r\n";
     /// Most pollables in one `poll` call, not counting the zero-duration clock.
     const POLL_BATCH: usize = 32;
-    /// Largest single read or write.
+    /// Largest single write.
     const IO_CAP: usize = 64 * 1024;
+    /// Bytes asked for per read. wasmtime-wasi zeroes a host buffer of the asked size on every
+    /// read (`BytesMut::zeroed`), so asking for 64 KiB costs a few µs per request whatever
+    /// arrives; a request head is far smaller, and a larger burst is simply read in pieces.
+    const READ_SIZE: usize = 4 * 1024;
     const USAGE: &str = "usage: canned [--listen ADDR] [--zero-clock per-poll|per-sweep|once]
   --listen ADDR   where to listen (default 127.0.0.1:8080)
   --zero-clock    when the zero-duration clock pollable is created (default per-poll)";
@@ -227,7 +233,7 @@ mod guest {
             if !self.out.is_empty() {
                 return self.write_out();
             }
-            match self.input.read(IO_CAP as u64) {
+            match self.input.read(READ_SIZE as u64) {
                 Ok(data) if data.is_empty() => Step::Keep,
                 Ok(data) => {
                     let heads = self.count_heads(&data);
