@@ -30,6 +30,10 @@ use crate::backend::{Backend, ReadOutcome, Readiness, Token};
 const POLL_BATCH: usize = 32;
 /// Largest single read or write.
 const IO_CAP: usize = 64 * 1024;
+/// First read size of a connection. The host allocates and zeroes a buffer of the asked size
+/// on every read before it knows how much arrived, so small requests get small reads; a read
+/// that fills the request doubles the size (up to [`IO_CAP`]) so uploads still get large ones.
+const FIRST_READ: usize = 4 * 1024;
 
 fn sock_err(e: ErrorCode) -> io::Error {
     io::Error::other(format!("wasi:sockets: {e:?}"))
@@ -92,6 +96,11 @@ struct WasiConn {
     socket: TcpSocket,
     want_read: bool,
     want_write: bool,
+    /// The last read returned less than asked: the stream is drained until a poll reports it
+    /// readable again (pollables are level-triggered, and EOF counts as readable), so the next
+    /// read answers `WouldBlock` without a host call that would only find nothing.
+    drained: bool,
+    read_size: usize,
 }
 
 #[derive(Clone, Copy)]
@@ -180,6 +189,15 @@ impl WasiBackend {
         }
     }
 
+    /// A poll reported these streams readable: reads may find data again.
+    fn undrain(&mut self, hits: &[Readiness]) {
+        for r in hits.iter().filter(|r| r.readable) {
+            if let Some(Some(conn)) = self.conns.get_mut(r.token) {
+                conn.drained = false;
+            }
+        }
+    }
+
     /// Records the hits of one poll over `batch` (indices past the batch are clocks).
     fn record(batch: &[Interest], hits: &[u32], ready: &mut Vec<Readiness>) -> (bool, bool) {
         let mut any = false;
@@ -252,7 +270,9 @@ impl Backend for WasiBackend {
                 }
                 list.push(&zero);
                 let hits = poll(&list);
+                let first_new = ready.len();
                 let (any, acc) = Self::record(batch, &hits, ready);
+                self.undrain(ready.get(first_new..).unwrap_or(&[]));
                 accept |= acc;
                 if any {
                     // Serve this batch now; the next wait resumes after it.
@@ -276,12 +296,17 @@ impl Backend for WasiBackend {
         if let Some(clock) = clock.as_ref() {
             list.push(clock);
         }
-        if !list.is_empty() {
-            let hits = poll(&list);
-            let (_, acc) = Self::record(&interest, &hits, ready);
-            accept |= acc;
-        }
+        // `poll` traps on an empty list.
+        let hits = if list.is_empty() {
+            Vec::new()
+        } else {
+            poll(&list)
+        };
         drop(list);
+        let first_new = ready.len();
+        let (_, acc) = Self::record(&interest, &hits, ready);
+        self.undrain(ready.get(first_new..).unwrap_or(&[]));
+        accept |= acc;
         self.interest = interest;
         Ok(accept)
     }
@@ -307,6 +332,8 @@ impl Backend for WasiBackend {
             socket,
             want_read: true,
             want_write: false,
+            drained: false,
+            read_size: FIRST_READ,
         };
         let token = match self.free.pop() {
             Some(t) => t,
@@ -322,14 +349,29 @@ impl Backend for WasiBackend {
     }
 
     fn read(&mut self, token: Token, buf: &mut [u8]) -> io::Result<ReadOutcome> {
-        let conn = self.conn(token)?;
-        let len = buf.len().min(IO_CAP) as u64;
-        match conn.input.read(len) {
-            Ok(bytes) if bytes.is_empty() => Ok(ReadOutcome::WouldBlock),
+        let conn = self
+            .conns
+            .get_mut(token)
+            .and_then(Option::as_mut)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such connection"))?;
+        if conn.drained {
+            return Ok(ReadOutcome::WouldBlock);
+        }
+        let len = buf.len().min(conn.read_size);
+        match conn.input.read(len as u64) {
+            Ok(bytes) if bytes.is_empty() => {
+                conn.drained = true;
+                Ok(ReadOutcome::WouldBlock)
+            }
             Ok(bytes) => {
                 let n = bytes.len().min(buf.len());
                 if let (Some(dst), Some(src)) = (buf.get_mut(..n), bytes.get(..n)) {
                     dst.copy_from_slice(src);
+                }
+                if n < len {
+                    conn.drained = true;
+                } else {
+                    conn.read_size = (conn.read_size * 2).min(IO_CAP);
                 }
                 Ok(ReadOutcome::Data(n))
             }

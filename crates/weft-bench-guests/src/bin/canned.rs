@@ -47,6 +47,71 @@ fn main() -> ExitCode {
     guest::main()
 }
 
+/// Counts `\r\n\r\n` (the end of a request head) in a byte stream fed in pieces: a terminator
+/// split across two reads is counted once, when it completes. No other HTTP is looked at.
+#[derive(Default)]
+#[cfg_attr(not(any(target_os = "wasi", test)), allow(dead_code))]
+struct HeadCounter {
+    /// How much of `\r\n\r\n` the bytes seen so far end with (0..=3).
+    matched: usize,
+}
+
+#[cfg_attr(not(any(target_os = "wasi", test)), allow(dead_code))]
+impl HeadCounter {
+    const END: &'static [u8; 4] = b"\r\n\r\n";
+
+    /// The number of terminators that complete within `data`.
+    fn count(&mut self, data: &[u8]) -> usize {
+        let mut heads = 0;
+        let mut m = self.matched;
+        for &b in data {
+            if Self::END.get(m) == Some(&b) {
+                m += 1;
+                if m == Self::END.len() {
+                    heads += 1;
+                    m = 0;
+                }
+            } else {
+                m = usize::from(b == b'\r');
+            }
+        }
+        self.matched = m;
+        heads
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HeadCounter;
+
+    #[test]
+    fn counts_pipelined_heads_in_one_piece() {
+        let req = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        let mut c = HeadCounter::default();
+        assert_eq!(c.count(&req.repeat(16)), 16);
+        assert_eq!(c.count(b""), 0);
+    }
+
+    #[test]
+    fn counts_a_terminator_split_at_every_point() {
+        let req = b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /x HTTP/1.1\r\n\r\n";
+        for cut in 0..=req.len() {
+            let mut c = HeadCounter::default();
+            let (a, b) = req.split_at(cut);
+            assert_eq!(c.count(a) + c.count(b), 2, "cut at {cut}");
+        }
+        let mut c = HeadCounter::default();
+        assert_eq!(req.iter().map(|&b| c.count(&[b])).sum::<usize>(), 2);
+    }
+
+    #[test]
+    fn ignores_lone_line_ends() {
+        let mut c = HeadCounter::default();
+        assert_eq!(c.count(b"\r\n\r\r\n\n\r\r\n\r"), 0);
+        assert_eq!(c.count(b"\n"), 1);
+    }
+}
+
 #[cfg(target_os = "wasi")]
 mod guest {
     use std::io::Write;
@@ -63,9 +128,10 @@ mod guest {
     use wasi::sockets::tcp::{ShutdownType, TcpSocket};
     use wasi::sockets::tcp_create_socket::create_tcp_socket;
 
+    use super::HeadCounter;
+
     const RESPONSE: &[u8] =
         b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, world!";
-    const HEAD_END: &[u8; 4] = b"\r\n\r\n";
     /// Most pollables in one `poll` call, not counting the zero-duration clock.
     const POLL_BATCH: usize = 32;
     /// Largest single write.
@@ -187,8 +253,8 @@ mod guest {
         input: InputStream,
         output: OutputStream,
         socket: TcpSocket,
-        /// How much of `\r\n\r\n` the input seen so far ends with (0..=3).
-        matched: usize,
+        /// Finds the ends of request heads across reads.
+        heads: HeadCounter,
         /// Response bytes owed and not yet accepted by the output stream.
         out: Vec<u8>,
     }
@@ -209,25 +275,6 @@ mod guest {
             }
         }
 
-        /// Counts the request-head terminators in `data`, carrying a partial match over.
-        fn count_heads(&mut self, data: &[u8]) -> usize {
-            let mut heads = 0;
-            let mut m = self.matched;
-            for &b in data {
-                if HEAD_END.get(m) == Some(&b) {
-                    m += 1;
-                    if m == HEAD_END.len() {
-                        heads += 1;
-                        m = 0;
-                    }
-                } else {
-                    m = usize::from(b == b'\r');
-                }
-            }
-            self.matched = m;
-            heads
-        }
-
         /// Called when the pollable fired.
         fn ready(&mut self) -> Step {
             if !self.out.is_empty() {
@@ -236,7 +283,7 @@ mod guest {
             match self.input.read(READ_SIZE as u64) {
                 Ok(data) if data.is_empty() => Step::Keep,
                 Ok(data) => {
-                    let heads = self.count_heads(&data);
+                    let heads = self.heads.count(&data);
                     if heads == 0 {
                         return Step::Keep;
                     }
@@ -428,7 +475,7 @@ mod guest {
                     input,
                     output,
                     socket,
-                    matched: 0,
+                    heads: HeadCounter::default(),
                     out: Vec::new(),
                 };
                 match self.free.pop() {
