@@ -59,10 +59,7 @@ pub struct ExchangeStats {
 
 /// Whether `name` is a token (RFC 9110 5.6.2), as a field name must be.
 pub fn is_token(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    weft_core::is_token(name.as_bytes())
 }
 
 /// Whether `value` is a field value weft sends: visible ASCII, spaces and tabs inside, no

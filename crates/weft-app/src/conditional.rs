@@ -15,7 +15,7 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use weft_core::{Headers, Method};
+use weft_core::{is_ows, trim_ows, Headers, Method};
 
 /// The validators of the selected representation.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -43,10 +43,6 @@ enum TagList<'a> {
     Any,
     /// (weak, opaque-tag with its quotes)
     Tags(Vec<(bool, &'a [u8])>),
-}
-
-fn is_ows(b: u8) -> bool {
-    b == b' ' || b == b'\t'
 }
 
 fn is_etagc(b: u8) -> bool {
@@ -141,22 +137,6 @@ fn single<'a>(headers: &Headers<'a>, name: &str) -> Option<Option<&'a [u8]>> {
         return Some(None);
     }
     Some(Some(trim_ows(first)))
-}
-
-fn trim_ows(mut s: &[u8]) -> &[u8] {
-    while let [first, rest @ ..] = s {
-        if !is_ows(*first) {
-            break;
-        }
-        s = rest;
-    }
-    while let [rest @ .., last] = s {
-        if !is_ows(*last) {
-            break;
-        }
-        s = rest;
-    }
-    s
 }
 
 /// An HTTP-date (any of the three formats) as seconds since the epoch.

@@ -19,7 +19,7 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 
-use weft_core::{Method, RequestHead};
+use weft_core::{trim_ows, Method, RequestHead};
 
 use crate::router::{HandlerResult, Router};
 use crate::{App, AppError, Completed, ExtraHeaders, Output, Responder, StaticFields};
@@ -357,7 +357,7 @@ impl Middleware for Cors {
             ("Access-Control-Max-Age", max_age.as_bytes()),
         ];
         if let Some(requested) = head.headers.get("access-control-request-headers") {
-            let requested = trim_blanks(requested);
+            let requested = trim_ows(requested);
             if !requested.is_empty() && is_token_list(requested) {
                 fields.push(("Access-Control-Allow-Headers", requested));
             }
@@ -365,18 +365,6 @@ impl Middleware for Cors {
         out.full(204, &fields, b"")?;
         Ok(Flow::Answered(None))
     }
-}
-
-fn trim_blanks(value: &[u8]) -> &[u8] {
-    let start = value
-        .iter()
-        .position(|b| !matches!(b, b' ' | b'\t'))
-        .unwrap_or(value.len());
-    let end = value
-        .iter()
-        .rposition(|b| !matches!(b, b' ' | b'\t'))
-        .map_or(start, |i| i + 1);
-    value.get(start..end).unwrap_or(&[])
 }
 
 #[cfg(test)]

@@ -12,6 +12,8 @@
 //! - Nothing satisfiable: 416 (`Content-Range: bytes */LEN`).
 //! - An empty representation is always sent whole: it has no byte to send a range of.
 
+use weft_core::{is_token, trim_ows};
+
 /// Most range specs accepted in one `Range` field; more are ignored (200).
 pub const MAX_RANGES: usize = 16;
 
@@ -55,26 +57,6 @@ pub enum RangeOutcome {
     Unsatisfiable,
 }
 
-fn is_ows(b: u8) -> bool {
-    b == b' ' || b == b'\t'
-}
-
-fn trim_ows(mut s: &[u8]) -> &[u8] {
-    while let [first, rest @ ..] = s {
-        if !is_ows(*first) {
-            break;
-        }
-        s = rest;
-    }
-    while let [rest @ .., last] = s {
-        if !is_ows(*last) {
-            break;
-        }
-        s = rest;
-    }
-    s
-}
-
 /// `1*DIGIT`, saturating at u64::MAX; `None` for an empty or non-digit string.
 fn digits(s: &[u8]) -> Option<u64> {
     if s.is_empty() {
@@ -90,17 +72,13 @@ fn digits(s: &[u8]) -> Option<u64> {
     Some(n)
 }
 
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
 /// Parses a `Range` field value. `None` when it must be ignored: not the `bytes` unit, invalid
 /// syntax, no range spec, or more than [`MAX_RANGES`] specs.
 pub fn parse(value: &[u8]) -> Option<Vec<RangeSpec>> {
     let value = trim_ows(value);
     let eq = value.iter().position(|&b| b == b'=')?;
     let (unit, rest) = value.split_at(eq);
-    if unit.is_empty() || !unit.iter().all(|&b| is_tchar(b)) {
+    if !is_token(unit) {
         return None;
     }
     if !unit.eq_ignore_ascii_case(b"bytes") {

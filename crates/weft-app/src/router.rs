@@ -291,25 +291,17 @@ pub fn decode(raw: &str) -> Option<Cow<'_, str>> {
     if !raw.contains('%') {
         return Some(Cow::Borrowed(raw));
     }
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        if b == b'%' {
-            let hi = bytes.get(i + 1).and_then(|&h| (h as char).to_digit(16))?;
-            let lo = bytes.get(i + 2).and_then(|&l| (l as char).to_digit(16))?;
-            let byte = u8::try_from(hi * 16 + lo).ok()?;
-            if byte == b'/' {
-                return None;
-            }
-            out.push(byte);
-            i += 3;
-        } else {
-            out.push(b);
-            i += 1;
-        }
+    // An encoded `/` is refused: decoded, it could not be told from a separator.
+    let encoded_slash = raw
+        .as_bytes()
+        .windows(3)
+        .any(|w| w.eq_ignore_ascii_case(b"%2f"));
+    if encoded_slash {
+        return None;
     }
-    String::from_utf8(out).ok().map(Cow::Owned)
+    String::from_utf8(crate::mapping::percent_decode(raw)?)
+        .ok()
+        .map(Cow::Owned)
 }
 
 #[derive(Clone, Debug)]

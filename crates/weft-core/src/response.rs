@@ -1,6 +1,6 @@
 //! Response heads: validated and serialised; framing chosen by the core.
 
-use crate::syntax::{is_field_value_byte, is_token};
+use crate::syntax::{field_value_len, is_token};
 
 /// How the response body is delimited, as the application declares it. The core turns it into
 /// `Content-Length`, chunked or close-delimited framing as the request's version and method
@@ -127,7 +127,7 @@ pub(crate) fn push_hex(out: &mut Vec<u8>, n: u64) {
 
 /// Is this header line safe to emit? Token name; value free of CR, LF, NUL and other CTLs.
 pub(crate) fn valid_header(name: &str, value: &[u8]) -> bool {
-    is_token(name.as_bytes()) && value.iter().all(|&b| is_field_value_byte(b))
+    is_token(name.as_bytes()) && field_value_len(value) == value.len()
 }
 
 /// Appends `name: value\r\n`.

@@ -41,7 +41,7 @@ pub(crate) fn is_host_chars(value: &[u8]) -> bool {
 }
 
 /// A non-empty token.
-pub(crate) fn is_token(s: &[u8]) -> bool {
+pub fn is_token(s: &[u8]) -> bool {
     !s.is_empty() && token_len(s) == s.len()
 }
 
@@ -65,7 +65,9 @@ pub(crate) fn token_len(s: &[u8]) -> usize {
 }
 
 /// `field-vchar` plus SP and HTAB: what may appear inside a field value (RFC 9110 section 5.5).
-/// Excludes every CTL (including NUL, CR, LF, VT) and DEL; allows obs-text.
+/// Excludes every CTL (including NUL, CR, LF, VT) and DEL; allows obs-text. The reference the
+/// word-at-a-time [`field_value_len`] is tested against.
+#[cfg(test)]
 pub(crate) fn is_field_value_byte(b: u8) -> bool {
     b == b'\t' || (b >= 0x20 && b != 0x7f)
 }
@@ -168,7 +170,7 @@ fn long_prefix_len(s: &[u8], marks: impl Fn(u64) -> u64, ends: impl Fn(u8) -> bo
     len + marked_prefix_len(blocks.remainder(), marks, ends)
 }
 
-/// Length of the run of field-value bytes at the start of `s` (see [`is_field_value_byte`]):
+/// Length of the run of field-value bytes (HTAB, SP, VCHAR, obs-text) at the start of `s`:
 /// it ends at the first CTL other than HTAB (normally the CR of the line's CRLF) or DEL.
 #[inline(always)]
 pub(crate) fn field_value_len(s: &[u8]) -> usize {
@@ -217,7 +219,7 @@ pub(crate) fn short_position_of(s: &[u8], byte: u8) -> Option<usize> {
 }
 
 /// Is `b` optional whitespace (SP / HTAB)?
-pub(crate) fn is_ows(b: u8) -> bool {
+pub fn is_ows(b: u8) -> bool {
     b == b' ' || b == b'\t'
 }
 
@@ -237,7 +239,7 @@ pub(crate) fn trim_field_value(s: &[u8]) -> &[u8] {
 
 /// Trims optional whitespace (SP / HTAB) at both ends.
 #[inline]
-pub(crate) fn trim_ows(s: &[u8]) -> &[u8] {
+pub fn trim_ows(s: &[u8]) -> &[u8] {
     let start = s.iter().position(|&b| !is_ows(b)).unwrap_or(s.len());
     let end = s
         .iter()

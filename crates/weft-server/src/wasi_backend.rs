@@ -199,12 +199,11 @@ impl WasiBackend {
     }
 
     /// Records the hits of one poll over `batch` (indices past the batch are clocks).
-    fn record(batch: &[Interest], hits: &[u32], ready: &mut Vec<Readiness>) -> (bool, bool) {
+    fn record(batch: &[Interest], hits: &mut [u32], ready: &mut Vec<Readiness>) -> (bool, bool) {
         let mut any = false;
         let mut accept = false;
-        let mut hits = hits.to_vec();
         hits.sort_unstable();
-        for &i in &hits {
+        for &i in hits.iter() {
             match batch.get(i as usize) {
                 Some(Interest::Accept) => {
                     accept = true;
@@ -269,9 +268,9 @@ impl Backend for WasiBackend {
                     continue;
                 }
                 list.push(&zero);
-                let hits = poll(&list);
+                let mut hits = poll(&list);
                 let first_new = ready.len();
-                let (any, acc) = Self::record(batch, &hits, ready);
+                let (any, acc) = Self::record(batch, &mut hits, ready);
                 self.undrain(ready.get(first_new..).unwrap_or(&[]));
                 accept |= acc;
                 if any {
@@ -297,14 +296,14 @@ impl Backend for WasiBackend {
             list.push(clock);
         }
         // `poll` traps on an empty list.
-        let hits = if list.is_empty() {
+        let mut hits = if list.is_empty() {
             Vec::new()
         } else {
             poll(&list)
         };
         drop(list);
         let first_new = ready.len();
-        let (_, acc) = Self::record(&interest, &hits, ready);
+        let (_, acc) = Self::record(&interest, &mut hits, ready);
         self.undrain(ready.get(first_new..).unwrap_or(&[]));
         accept |= acc;
         self.interest = interest;
