@@ -35,6 +35,7 @@ mod head;
 mod limits;
 mod response;
 mod syntax;
+pub mod ws;
 
 pub use body::{ChunkedDecoder, Decoded};
 pub use conn::{Connection, Event};
