@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use weft_core::{BodyKind, Connection, Now, RequestHead, Response, SendError};
 
+use crate::websocket::PendingUpgrade;
+
 /// A failure inside a handler. Before the response started it becomes a 500; after, the
 /// connection is closed (its framing cannot be completed honestly).
 #[derive(Debug)]
@@ -265,6 +267,8 @@ pub struct Exchange {
     pub headers: ExtraHeaders,
     /// Recorded by the application when it observes finished exchanges.
     pub request: RequestLine,
+    /// The WebSocket session a `101` answer accepted, for the driver to run.
+    pub upgrade: Option<PendingUpgrade>,
 }
 
 impl Exchange {
@@ -274,6 +278,7 @@ impl Exchange {
             started: now,
             headers: ExtraHeaders::new(),
             request: RequestLine::default(),
+            upgrade: None,
         }
     }
 
@@ -283,6 +288,7 @@ impl Exchange {
         self.started = now;
         self.headers.clear();
         self.request.clear();
+        self.upgrade = None;
     }
 }
 
@@ -306,6 +312,7 @@ pub struct Output<'c> {
     stats: &'c mut ExchangeStats,
     extra: Option<&'c mut ExtraHeaders>,
     request: Option<&'c mut RequestLine>,
+    upgrade: Option<&'c mut Option<PendingUpgrade>>,
 }
 
 impl<'c> Output<'c> {
@@ -318,6 +325,7 @@ impl<'c> Output<'c> {
             stats,
             extra: None,
             request: None,
+            upgrade: None,
         }
     }
 
@@ -332,6 +340,7 @@ impl<'c> Output<'c> {
             stats,
             headers,
             request,
+            upgrade,
             ..
         } = exchange;
         Output {
@@ -340,6 +349,7 @@ impl<'c> Output<'c> {
             stats,
             extra: Some(headers),
             request: Some(request),
+            upgrade: Some(upgrade),
         }
     }
 
@@ -363,6 +373,14 @@ impl<'c> Output<'c> {
     pub fn record_request(&mut self, head: &RequestHead<'_>) {
         if let Some(request) = self.request.as_deref_mut() {
             request.record(head);
+        }
+    }
+
+    /// Parks an accepted WebSocket session in the exchange (dropped with an output made by
+    /// [`Output::new`], whose driver cannot run it).
+    pub(crate) fn set_upgrade(&mut self, pending: PendingUpgrade) {
+        if let Some(slot) = self.upgrade.as_deref_mut() {
+            *slot = Some(pending);
         }
     }
 

@@ -11,6 +11,8 @@
 //! | `GET /api/path/*rest` | `{"raw":RAW,"decoded":DECODED or null}` (the wildcard) |
 //! | `GET /api/fail` | the handler fails: 500, the connection lives on |
 //! | `GET /api/fail/stream` | fails after the head and one chunk: the connection is aborted |
+//! | `GET /ws/echo` | WebSocket: every message echoed (text and binary) |
+//! | `GET /ws/chat[?room=NAME]` | WebSocket: each text message broadcast to every member of the room |
 //! | anything else | files from ROOT (the embedded demo site without ROOT), GET/HEAD |
 //!
 //! Middleware, outermost first: access log (unless quiet), security headers, CORS (when
@@ -22,9 +24,12 @@ use std::time::Duration;
 
 use weft_core::{BodyKind, Framing, Method, RequestHead};
 
+use crate::chat::{self, ChatRoom};
 use crate::middleware::{AccessLog, Chain, Cors, SecurityHeaders};
 use crate::router::{not_found, HandlerResult, MethodSet, Request, Router};
-use crate::{App, AppError, Completed, Output, Produce, Responder, StaticFiles, StaticOptions};
+use crate::{
+    App, AppError, Completed, Output, Produce, Responder, StaticFiles, StaticOptions, WsOptions,
+};
 
 const TEXT: &[u8] = b"text/plain; charset=utf-8";
 const JSON: &[u8] = b"application/json";
@@ -39,7 +44,16 @@ pub struct DemoConfig {
     pub cors_origins: Vec<String>,
     /// The static file service (listing, Cache-Control, ETag flavour).
     pub files: StaticOptions,
+    /// The `/ws/echo` session options (limits, ping timing, permessage-deflate).
+    pub ws_echo: WsOptions,
+    /// The `/ws/chat` session options.
+    pub ws_chat: WsOptions,
+    /// The chat room, shared by every worker.
+    pub chat_room: Arc<ChatRoom>,
 }
+
+/// Messages in the chat room are short: a smaller limit than the echo's.
+pub const CHAT_MAX_MESSAGE: usize = 64 * 1024;
 
 impl Default for DemoConfig {
     fn default() -> Self {
@@ -48,8 +62,19 @@ impl Default for DemoConfig {
             access_log: true,
             cors_origins: Vec::new(),
             files: StaticOptions::default(),
+            ws_echo: WsOptions::default(),
+            ws_chat: chat_options(),
+            chat_room: Arc::new(ChatRoom::default()),
         }
     }
+}
+
+/// The chat's session options: the defaults with [`CHAT_MAX_MESSAGE`].
+pub fn chat_options() -> WsOptions {
+    let mut options = WsOptions::default();
+    options.config.max_message = CHAT_MAX_MESSAGE;
+    options.config.max_frame = CHAT_MAX_MESSAGE;
+    options
 }
 
 /// The demo: its router wrapped in the middleware chain.
@@ -60,7 +85,7 @@ pub struct DemoApp {
 impl DemoApp {
     /// Builds the demo; `Err` for an invalid CORS origin.
     pub fn new(config: DemoConfig) -> Result<DemoApp, String> {
-        let router = demo_router(config.root, config.files).map_err(|e| e.to_string())?;
+        let router = demo_router(&config).map_err(|e| e.to_string())?;
         let mut chain = Chain::new(router);
         if config.access_log {
             chain = chain.with(AccessLog);
@@ -88,11 +113,11 @@ impl App for DemoApp {
 }
 
 /// The demo routes, files as the fallback.
-pub fn demo_router(
-    root: Option<PathBuf>,
-    files: StaticOptions,
-) -> Result<Router, crate::router::PatternError> {
+pub fn demo_router(config: &DemoConfig) -> Result<Router, crate::router::PatternError> {
     let mut router = Router::new();
+    let echo_options = config.ws_echo.clone();
+    let chat_options = config.ws_chat.clone();
+    let room = Arc::clone(&config.chat_room);
     router
         .get("/hello", hello)?
         .post("/echo", echo)?
@@ -106,8 +131,24 @@ pub fn demo_router(
                 Err(AppError("GET /api/fail fails on purpose".into()))
             },
         )?
-        .get("/api/fail/stream", fail_stream)?;
-    let files = Arc::new(StaticFiles::new(root, files));
+        .get("/api/fail/stream", fail_stream)?
+        .get(
+            "/ws/echo",
+            move |req: &Request<'_>, out: &mut Output<'_>| -> HandlerResult {
+                out.accept_websocket(req.head, &echo_options, Box::new(chat::Echo))?;
+                Ok(None)
+            },
+        )?
+        .get(
+            "/ws/chat",
+            move |req: &Request<'_>, out: &mut Output<'_>| -> HandlerResult {
+                let channel = req.query().and_then(|q| query_param(Some(q), "room"));
+                let member = chat::ChatMember::new(Arc::clone(&room), channel.unwrap_or(""));
+                out.accept_websocket(req.head, &chat_options, Box::new(member))?;
+                Ok(None)
+            },
+        )?;
+    let files = Arc::new(StaticFiles::new(config.root.clone(), config.files.clone()));
     router.fallback(
         MethodSet::GET,
         move |req: &Request<'_>, out: &mut Output<'_>| files.serve(req.head, req.head.path(), out),

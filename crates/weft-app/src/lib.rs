@@ -18,6 +18,7 @@
 )]
 
 mod app;
+pub mod chat;
 pub mod conditional;
 pub mod demo;
 pub mod file_cache;
@@ -28,6 +29,7 @@ pub mod mime;
 pub mod range;
 pub mod router;
 pub mod static_files;
+pub mod websocket;
 
 pub use app::{
     is_safe_field_value, is_token, App, AppError, Completed, Exchange, ExchangeStats, ExtraHeaders,
@@ -36,3 +38,6 @@ pub use app::{
 pub use middleware::{AccessLog, Chain, Cors, Flow, Middleware, SecurityHeaders};
 pub use router::{HandlerResult, MethodSet, Request, Router};
 pub use static_files::{StaticFiles, StaticOptions};
+pub use websocket::{
+    Message, Notifier, PendingUpgrade, Wake, WebSocketHandler, WsOptions, WsOutput,
+};

@@ -153,6 +153,12 @@ impl Connection {
         matches!(self.read, ReadState::Closed)
     }
 
+    /// True once a `101 Switching Protocols` was queued: the connection belongs to the new
+    /// protocol (and `next_event` returns [`Event::Upgraded`]).
+    pub fn is_upgraded(&self) -> bool {
+        matches!(self.read, ReadState::Upgraded)
+    }
+
     /// True when a response head has been sent and its body is not finished.
     pub fn is_sending_body(&self) -> bool {
         matches!(self.write, WriteState::Body(_))

@@ -6,6 +6,9 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+/// Interrupts a backend's wait from any thread.
+pub type WakeFn = Box<dyn Fn() + Send + Sync>;
+
 /// Identifies one accepted connection inside a backend.
 pub type Token = usize;
 
@@ -51,4 +54,11 @@ pub trait Backend {
 
     /// Stops accepting new connections (graceful shutdown).
     fn stop_listening(&mut self);
+
+    /// A function that makes a `wait` in progress (or the next one) return early, callable
+    /// from other threads; `None` for a single-threaded backend, whose loop checks for
+    /// wake-ups before it waits.
+    fn waker(&self) -> Option<WakeFn> {
+        None
+    }
 }

@@ -9,8 +9,8 @@ use weft_core::Limits;
 pub const USAGE: &str = "\
 usage: weft serve [ROOT] [options]
 
-Serves the demo endpoints (/hello, POST /echo, /sheep?n=N&ms=M, /api/users/:id, /api/...)
-and the files under ROOT (an embedded demo site when ROOT is omitted). Every response the
+Serves the demo endpoints (/hello, POST /echo, /sheep?n=N&ms=M, /api/users/:id, /api/...),
+the WebSocket echo (/ws/echo) and chat room (/ws/chat, page /chat.html), and the files under ROOT (an embedded demo site when ROOT is omitted). Every response the
 application sends carries Server: weft, X-Content-Type-Options: nosniff and
 X-Frame-Options: SAMEORIGIN.
 
@@ -35,6 +35,12 @@ options:
                            the same on every target and every copy of the files)
   --file-cache BYTES       memory for small unchanged files per worker (unix; default 8388608;
                            0: off)
+  --ws-max-message BYTES   largest WebSocket message /ws/echo takes (default 16777216; the
+                           chat takes 65536)
+  --ws-ping-interval SECS  WebSocket idle time before a ping (default 30); an unanswered
+                           ping closes the session after --ws-ping-timeout (default 10)
+  --ws-ping-timeout SECS
+  --ws-no-deflate          refuse permessage-deflate
   --quiet                  no access log
   -h, --help               this text
   -V, --version            the version
@@ -52,6 +58,12 @@ pub struct ServeConfig {
     pub cors_origins: Vec<String>,
     /// The static file service: `--no-listing`, `--cache-control`, `--etag-inode`.
     pub files: weft_app::StaticOptions,
+    /// `/ws/echo` options (`--ws-*`).
+    pub ws_echo: weft_app::WsOptions,
+    /// `/ws/chat` options (`--ws-*`, with the chat's own message limit).
+    pub ws_chat: weft_app::WsOptions,
+    /// The chat room every worker shares.
+    pub chat_room: std::sync::Arc<weft_app::chat::ChatRoom>,
 }
 
 impl ServeConfig {
@@ -62,6 +74,9 @@ impl ServeConfig {
             access_log: self.access_log,
             cors_origins: self.cors_origins.clone(),
             files: self.files.clone(),
+            ws_echo: self.ws_echo.clone(),
+            ws_chat: self.ws_chat.clone(),
+            chat_room: std::sync::Arc::clone(&self.chat_room),
         }
     }
 }
@@ -135,6 +150,9 @@ pub fn parse(args: &[String], default_workers: usize) -> Result<Command, String>
         access_log: true,
         cors_origins: Vec::new(),
         files: weft_app::StaticOptions::default(),
+        ws_echo: weft_app::WsOptions::default(),
+        ws_chat: weft_app::demo::chat_options(),
+        chat_room: std::sync::Arc::default(),
     };
     while let Some(arg) = it.next() {
         let flag = arg.as_str();
@@ -165,6 +183,28 @@ pub fn parse(args: &[String], default_workers: usize) -> Result<Command, String>
             "--idle-timeout" => config.limits.idle_timeout = seconds(flag, value(flag, &mut it)?)?,
             "--body-timeout" => config.limits.body_timeout = seconds(flag, value(flag, &mut it)?)?,
             "--send-timeout" => config.limits.send_timeout = seconds(flag, value(flag, &mut it)?)?,
+            "--ws-max-message" => {
+                let n: usize = number(flag, value(flag, &mut it)?)?;
+                if n == 0 {
+                    return Err("--ws-max-message: must be at least 1".into());
+                }
+                config.ws_echo.config.max_message = n;
+                config.ws_echo.config.max_frame = n;
+            }
+            "--ws-ping-interval" => {
+                let t = seconds(flag, value(flag, &mut it)?)?;
+                config.ws_echo.config.ping_interval = Some(t);
+                config.ws_chat.config.ping_interval = Some(t);
+            }
+            "--ws-ping-timeout" => {
+                let t = seconds(flag, value(flag, &mut it)?)?;
+                config.ws_echo.config.ping_timeout = t;
+                config.ws_chat.config.ping_timeout = t;
+            }
+            "--ws-no-deflate" => {
+                config.ws_echo.deflate = false;
+                config.ws_chat.deflate = false;
+            }
             "--quiet" => config.access_log = false,
             "--cors-origin" => {
                 let v = value(flag, &mut it)?;

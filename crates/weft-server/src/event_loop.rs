@@ -13,13 +13,18 @@
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use weft_core::ws::{WebSocket, WsEvent};
 use weft_core::{Connection, DateCache, Event, Limits, Now};
 
-use crate::backend::{Backend, ReadOutcome, Token};
+use crate::backend::{Backend, ReadOutcome, Token, WakeFn};
 use crate::buffer::ReadBuf;
-use weft_app::{App, Completed, Exchange, Output, Produce, Responder, WRITE_HIGH_WATER};
+use weft_app::{
+    App, Completed, Exchange, Message, Notifier, Output, Produce, Responder, Wake,
+    WebSocketHandler, WsOutput, WRITE_HIGH_WATER,
+};
 
 /// Bytes requested from the socket per read.
 const READ_CHUNK: usize = 16 * 1024;
@@ -38,8 +43,57 @@ pub struct LoopConfig {
     pub limits: Limits,
 }
 
+/// A WebSocket session: the core's codec and the application's handler.
+struct WsSession {
+    codec: WebSocket,
+    handler: Box<dyn WebSocketHandler>,
+    /// The handler's `poll` is due (a notification came, or it had more than the output
+    /// could take).
+    poll_due: bool,
+    /// The codec failed (its Close is queued): close once it is written.
+    failed: bool,
+}
+
+/// The connections other threads (or handlers of this loop) asked to wake, and how to
+/// interrupt this loop's wait when the first one arrives.
+struct WakeList {
+    tokens: Mutex<Vec<Token>>,
+    interrupt: Option<WakeFn>,
+}
+
+impl Wake for WakeList {
+    fn wake(&self, token: usize) {
+        let first = {
+            let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+            tokens.push(token);
+            tokens.len() == 1
+        };
+        if first {
+            if let Some(interrupt) = self.interrupt.as_ref() {
+                interrupt();
+            }
+        }
+    }
+}
+
+impl WakeList {
+    fn take(&self, into: &mut Vec<Token>) {
+        let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        into.append(&mut tokens);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty()
+    }
+}
+
 struct Conn {
     proto: Connection,
+    /// After a `101`: the WebSocket session that owns the connection.
+    ws: Option<WsSession>,
     inbuf: ReadBuf,
     peer: SocketAddr,
     responder: Option<Box<dyn Responder>>,
@@ -66,6 +120,16 @@ pub struct EventLoop<B: Backend, A: App> {
     dates: DateCache,
     log: Vec<u8>,
     next_timer: Option<Instant>,
+    wake: Arc<WakeList>,
+    /// A WebSocket message copied out of its codec for the handler (reused).
+    message: MessageBuf,
+}
+
+/// Memory for one incoming WebSocket message while its handler runs.
+#[derive(Default)]
+struct MessageBuf {
+    text: String,
+    binary: Vec<u8>,
 }
 
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
@@ -78,6 +142,7 @@ fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
 impl Conn {
     fn deadline(&self) -> Option<Instant> {
         let d = earliest(self.proto.poll_timeout(), self.wake_at);
+        let d = earliest(d, self.ws.as_ref().and_then(|s| s.codec.poll_timeout()));
         earliest(d, self.linger_until)
     }
 
@@ -88,15 +153,44 @@ impl Conn {
         if self.linger_until.is_some() {
             return true;
         }
-        !self.proto.is_closed()
+        !self.is_closed()
             && self.inbuf.len() < limits.max_buffered
-            && self.proto.transmit().len() < WRITE_HIGH_WATER
+            && self.transmit().len() < WRITE_HIGH_WATER
+    }
+
+    /// Nothing more will be read or produced: close once the output is written.
+    fn is_closed(&self) -> bool {
+        match self.ws.as_ref() {
+            Some(session) => session.failed || session.codec.is_closed(),
+            None => self.proto.is_closed(),
+        }
+    }
+
+    /// The bytes to write next: the HTTP side's (ending with the `101`), then the session's.
+    fn transmit(&self) -> &[u8] {
+        match self.ws.as_ref() {
+            Some(session) if self.proto.transmit().is_empty() => session.codec.transmit(),
+            _ => self.proto.transmit(),
+        }
+    }
+
+    fn advance_transmit(&mut self, n: usize, now: Instant) {
+        match self.ws.as_mut() {
+            Some(session) if self.proto.transmit().is_empty() => session.codec.advance_transmit(n),
+            _ => self.proto.advance_transmit(n, now),
+        }
     }
 }
 
 impl<B: Backend, A: App> EventLoop<B, A> {
     pub fn new(backend: B, app: A, config: LoopConfig) -> Self {
+        let wake = Arc::new(WakeList {
+            tokens: Mutex::new(Vec::new()),
+            interrupt: backend.waker(),
+        });
         EventLoop {
+            wake,
+            message: MessageBuf::default(),
             backend,
             app,
             config,
@@ -118,6 +212,7 @@ impl<B: Backend, A: App> EventLoop<B, A> {
     /// Runs until `shutdown` is set and the in-flight exchanges are finished.
     pub fn run(&mut self, shutdown: &AtomicBool) -> io::Result<()> {
         let mut ready = Vec::new();
+        let mut woken = Vec::new();
         let mut shutdown_deadline: Option<Instant> = None;
         loop {
             if shutdown.load(Ordering::Relaxed) && shutdown_deadline.is_none() {
@@ -135,10 +230,13 @@ impl<B: Backend, A: App> EventLoop<B, A> {
                     return Ok(());
                 }
             }
-            let timeout = self
-                .next_timer
-                .map(|t| t.saturating_duration_since(Instant::now()))
-                .map_or(MAX_WAIT, |t| t.min(MAX_WAIT));
+            let timeout = if self.wake.is_empty() {
+                self.next_timer
+                    .map(|t| t.saturating_duration_since(Instant::now()))
+                    .map_or(MAX_WAIT, |t| t.min(MAX_WAIT))
+            } else {
+                Duration::ZERO
+            };
             ready.clear();
             let acceptable = self.backend.wait(Some(timeout), &mut ready)?;
             let now = self.now();
@@ -150,6 +248,15 @@ impl<B: Backend, A: App> EventLoop<B, A> {
                     conn.readable |= r.readable;
                     conn.writable |= r.writable;
                     self.process(r.token, now);
+                }
+            }
+            self.wake.take(&mut woken);
+            for token in woken.drain(..) {
+                if let Some(Some(conn)) = self.conns.get_mut(token) {
+                    if let Some(session) = conn.ws.as_mut() {
+                        session.poll_due = true;
+                        self.process(token, now);
+                    }
                 }
             }
             if self.next_timer.is_some_and(|t| now.instant >= t) {
@@ -168,6 +275,7 @@ impl<B: Backend, A: App> EventLoop<B, A> {
                     }
                     let conn = Conn {
                         proto: Connection::new(self.config.limits.clone(), now.instant),
+                        ws: None,
                         inbuf: ReadBuf::new(),
                         peer,
                         responder: None,
@@ -202,6 +310,11 @@ impl<B: Backend, A: App> EventLoop<B, A> {
         for token in 0..self.conns.len() {
             if let Some(Some(conn)) = self.conns.get_mut(token) {
                 conn.proto.close_after_exchange();
+                if let Some(session) = conn.ws.as_mut() {
+                    session
+                        .codec
+                        .close(1001, "server shutting down", now.instant);
+                }
                 self.process(token, now);
             }
         }
@@ -222,6 +335,15 @@ impl<B: Backend, A: App> EventLoop<B, A> {
             }
             if conn.proto.poll_timeout().is_some_and(|t| now.instant >= t) {
                 conn.proto.handle_timeout(now);
+            }
+            if let Some(session) = conn.ws.as_mut() {
+                if session
+                    .codec
+                    .poll_timeout()
+                    .is_some_and(|t| now.instant >= t)
+                {
+                    session.codec.handle_timeout(now.instant);
+                }
             }
             self.process(token, now);
         }
@@ -252,6 +374,8 @@ impl<B: Backend, A: App> EventLoop<B, A> {
             conns,
             log,
             next_timer,
+            wake,
+            message,
             ..
         } = self;
         let limits = &config.limits;
@@ -261,14 +385,23 @@ impl<B: Backend, A: App> EventLoop<B, A> {
         loop {
             let mut progressed = false;
             if conn.linger_until.is_none() {
-                progressed |= pump(app, conn, now, log);
-                progressed |= produce(app, conn, now, log);
+                if conn.ws.is_none() {
+                    progressed |= pump(app, conn, now, log);
+                    if conn.ws.is_none() && conn.proto.is_upgraded() {
+                        start_session(conn, token, wake, now, log);
+                    }
+                    progressed |= produce(app, conn, now, log);
+                }
+                if conn.ws.is_some() {
+                    progressed |= ws_pump(conn, now, message, log);
+                    progressed |= ws_produce(conn, now, log);
+                }
             }
-            if conn.writable && !conn.proto.transmit().is_empty() {
-                match backend.write(token, conn.proto.transmit()) {
+            if conn.writable && !conn.transmit().is_empty() {
+                match backend.write(token, conn.transmit()) {
                     Ok(0) => conn.writable = false,
                     Ok(n) => {
-                        conn.proto.advance_transmit(n, now.instant);
+                        conn.advance_transmit(n, now.instant);
                         progressed = true;
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => conn.writable = false,
@@ -289,6 +422,9 @@ impl<B: Backend, A: App> EventLoop<B, A> {
                     Ok(ReadOutcome::Eof) => {
                         conn.eof = true;
                         conn.proto.receive_eof();
+                        if let Some(session) = conn.ws.as_mut() {
+                            session.codec.receive_eof();
+                        }
                         progressed = true;
                     }
                     Ok(ReadOutcome::WouldBlock) => conn.readable = false,
@@ -299,7 +435,7 @@ impl<B: Backend, A: App> EventLoop<B, A> {
                 break;
             }
         }
-        if conn.proto.is_closed() && conn.proto.transmit().is_empty() {
+        if conn.is_closed() && conn.transmit().is_empty() {
             if conn.eof || conn.linger_until.is_some_and(|t| now.instant >= t) {
                 return false;
             }
@@ -307,12 +443,13 @@ impl<B: Backend, A: App> EventLoop<B, A> {
                 backend.shutdown_write(token);
                 conn.linger_until = Some(now.instant + LINGER);
                 conn.responder = None;
+                conn.ws = None;
                 conn.inbuf = ReadBuf::new();
             }
         } else if !conn.in_exchange {
             conn.inbuf.shrink_if_idle(READ_CHUNK);
         }
-        let wants_write = !conn.proto.transmit().is_empty();
+        let wants_write = !conn.transmit().is_empty();
         backend.set_interest(token, conn.wants_read(limits), wants_write);
         *next_timer = earliest(*next_timer, conn.deadline());
         true
@@ -404,6 +541,117 @@ fn pump<A: App>(app: &A, conn: &mut Conn, now: Now, log: &mut Vec<u8>) -> bool {
         progressed = true;
     }
     progressed
+}
+
+/// After the core reported the upgrade: starts the WebSocket session the exchange accepted,
+/// or ends the connection when there is none (a `101` sent without a session to run).
+fn start_session(conn: &mut Conn, token: Token, wake: &Arc<WakeList>, now: Now, log: &mut Vec<u8>) {
+    let Some(pending) = conn.exchange.upgrade.take() else {
+        conn.proto.abort();
+        return;
+    };
+    let mut session = WsSession {
+        codec: WebSocket::new(pending.config, now.instant),
+        handler: pending.handler,
+        poll_due: false,
+        failed: false,
+    };
+    let wake: Arc<dyn Wake> = Arc::clone(wake) as Arc<dyn Wake>;
+    let notify = Notifier::new(wake, token);
+    let mut out = WsOutput::new(&mut session.codec, now.instant);
+    if let Err(err) = session.handler.open(notify, &mut out) {
+        handler_failed(&mut session, &err, now, log);
+    }
+    conn.ws = Some(session);
+}
+
+/// A WebSocket handler failed: the session ends with 1011 (internal error).
+fn handler_failed(session: &mut WsSession, err: &weft_app::AppError, now: Now, log: &mut Vec<u8>) {
+    let _ = writeln!(log, "weft: websocket handler failed: {err}");
+    session.codec.close(1011, "internal error", now.instant);
+}
+
+/// Feeds buffered input to the WebSocket codec and hands complete messages to the handler,
+/// while the output keeps up (an echo's answers cannot pile up).
+fn ws_pump(conn: &mut Conn, now: Now, message: &mut MessageBuf, log: &mut Vec<u8>) -> bool {
+    let Some(session) = conn.ws.as_mut() else {
+        return false;
+    };
+    let mut progressed = false;
+    loop {
+        if session.failed || session.codec.transmit().len() >= WRITE_HIGH_WATER {
+            return progressed;
+        }
+        let (is_text, is_binary, stop, consumed) =
+            match session.codec.next_event(conn.inbuf.data(), now.instant) {
+                Ok((event, consumed)) => match event {
+                    WsEvent::Text(text) => {
+                        message.text.clear();
+                        message.text.push_str(text);
+                        (true, false, false, consumed)
+                    }
+                    WsEvent::Binary(data) => {
+                        message.binary.clear();
+                        message.binary.extend_from_slice(data);
+                        (false, true, false, consumed)
+                    }
+                    WsEvent::Ping(_) | WsEvent::Pong(_) | WsEvent::Close { .. } => {
+                        (false, false, false, consumed)
+                    }
+                    WsEvent::NeedData | WsEvent::Closed => (false, false, true, consumed),
+                },
+                Err(_) => {
+                    // The codec queued its Close with the error's code.
+                    session.failed = true;
+                    return true;
+                }
+            };
+        conn.inbuf.consume(consumed);
+        progressed |= consumed > 0;
+        if stop {
+            return progressed;
+        }
+        progressed = true;
+        let msg = if is_text {
+            Message::Text(&message.text)
+        } else if is_binary {
+            Message::Binary(&message.binary)
+        } else {
+            continue;
+        };
+        let mut out = WsOutput::new(&mut session.codec, now.instant);
+        if let Err(err) = session.handler.message(msg, &mut out) {
+            handler_failed(session, &err, now, log);
+        }
+        if message.binary.capacity() > 1 << 20 {
+            message.binary = Vec::new();
+        }
+        if message.text.capacity() > 1 << 20 {
+            message.text = String::new();
+        }
+    }
+}
+
+/// Runs the handler's `poll` when it is due and the output has room.
+fn ws_produce(conn: &mut Conn, now: Now, log: &mut Vec<u8>) -> bool {
+    let Some(session) = conn.ws.as_mut() else {
+        return false;
+    };
+    if !session.poll_due
+        || session.failed
+        || session.codec.is_closing()
+        || session.codec.transmit().len() >= WRITE_HIGH_WATER
+    {
+        return false;
+    }
+    session.poll_due = false;
+    let before = session.codec.transmit().len();
+    let mut out = WsOutput::new(&mut session.codec, now.instant);
+    match session.handler.poll(&mut out) {
+        Ok(more) => session.poll_due = more,
+        Err(err) => handler_failed(session, &err, now, log),
+    }
+    session.codec.transmit().len() != before || session.codec.is_closing()
 }
 
 /// Runs the responder's producer while the socket can take more.

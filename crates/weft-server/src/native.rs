@@ -12,6 +12,8 @@ use socket2::{Domain, Protocol, Socket, Type};
 use crate::backend::{Backend, ReadOutcome, Readiness, Token};
 
 const LISTENER: MioToken = MioToken(usize::MAX);
+/// The token of the waker other threads use to interrupt a wait.
+const WAKER: MioToken = MioToken(usize::MAX - 1);
 
 /// Binds a listening socket with SO_REUSEADDR and SO_REUSEPORT, so each worker can have its
 /// own listener on the same address and the kernel spreads connections among them.
@@ -27,6 +29,7 @@ pub fn bind_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
 
 pub struct NativeBackend {
     poll: Poll,
+    waker: std::sync::Arc<mio::Waker>,
     events: Events,
     listener: Option<TcpListener>,
     streams: Vec<Option<TcpStream>>,
@@ -39,8 +42,10 @@ impl NativeBackend {
         let mut listener = TcpListener::from_std(listener);
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let waker = std::sync::Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
         Ok(NativeBackend {
             poll,
+            waker,
             events: Events::with_capacity(1024),
             listener: Some(listener),
             streams: Vec::new(),
@@ -67,6 +72,10 @@ impl Backend for NativeBackend {
         for event in self.events.iter() {
             if event.token() == LISTENER {
                 acceptable = true;
+                continue;
+            }
+            if event.token() == WAKER {
+                // The loop reads its wake list after every wait.
                 continue;
             }
             ready.push(Readiness {
@@ -154,5 +163,12 @@ impl Backend for NativeBackend {
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
         }
+    }
+
+    fn waker(&self) -> Option<crate::backend::WakeFn> {
+        let waker = std::sync::Arc::clone(&self.waker);
+        Some(Box::new(move || {
+            let _ = waker.wake();
+        }))
     }
 }

@@ -1,0 +1,195 @@
+//! WebSocket sessions as the application sees them.
+//!
+//! A handler answers an upgrade request with [`Output::accept_websocket`]: it validates the
+//! handshake (weft-core's [`check_handshake`]), answers `101` (or the handshake's error
+//! status) and parks a [`WebSocketHandler`] in the exchange. When the core reports the
+//! upgrade, the event loop takes the handler and runs the session: every message reaches
+//! [`WebSocketHandler::message`], and [`WebSocketHandler::poll`] runs after a [`Notifier`]
+//! woke the connection (another connection's handler, possibly on another worker thread,
+//! has something for it). Frames, pings, the closing handshake and limits belong to the
+//! core's [`WebSocket`] codec.
+//!
+//! A handler is dropped when its connection ends, whichever side ends it: cleanup that must
+//! not be missed (leaving a chat room) belongs in `Drop`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use weft_core::ws::{check_handshake, HandshakeOptions, WebSocket, WsConfig, WsSendError};
+use weft_core::RequestHead;
+
+use crate::{AppError, Output, WRITE_HIGH_WATER};
+
+/// A complete message from the peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Message<'a> {
+    Text(&'a str),
+    Binary(&'a [u8]),
+}
+
+/// Wakes connections of one event loop from any thread: the driver implements it.
+pub trait Wake: Send + Sync {
+    /// Asks the loop owning connection `token` to call its handler's `poll` soon.
+    fn wake(&self, token: usize);
+}
+
+/// Wakes one WebSocket connection (cheap to clone; `Send + Sync`, so it can be handed to
+/// shared state such as a chat room).
+#[derive(Clone)]
+pub struct Notifier {
+    wake: Arc<dyn Wake>,
+    token: usize,
+}
+
+impl Notifier {
+    pub fn new(wake: Arc<dyn Wake>, token: usize) -> Notifier {
+        Notifier { wake, token }
+    }
+
+    /// Schedules a call of the session's [`WebSocketHandler::poll`]. A notification for a
+    /// connection that has ended is ignored (or reaches a later connection on the same token
+    /// as a spurious `poll`, which handlers tolerate).
+    pub fn notify(&self) {
+        self.wake.wake(self.token);
+    }
+}
+
+impl std::fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notifier")
+            .field("token", &self.token)
+            .finish()
+    }
+}
+
+/// The sending half of a session.
+pub struct WsOutput<'c> {
+    ws: &'c mut WebSocket,
+    now: Instant,
+}
+
+impl<'c> WsOutput<'c> {
+    pub fn new(ws: &'c mut WebSocket, now: Instant) -> WsOutput<'c> {
+        WsOutput { ws, now }
+    }
+
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    pub fn send_text(&mut self, text: &str) -> Result<(), AppError> {
+        self.ws.send_text(text, self.now).map_err(send_error)
+    }
+
+    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), AppError> {
+        self.ws.send_binary(data, self.now).map_err(send_error)
+    }
+
+    /// Starts the closing handshake with `code` and `reason`.
+    pub fn close(&mut self, code: u16, reason: &str) {
+        self.ws.close(code, reason, self.now);
+    }
+
+    /// Whether a Close has been sent (nothing more can be).
+    pub fn is_closing(&self) -> bool {
+        self.ws.is_closing()
+    }
+
+    /// Bytes the output may still take before the handler should hold back (the loop stops
+    /// reading the peer while it is full, so an echo needs no check of its own).
+    pub fn room(&self) -> usize {
+        WRITE_HIGH_WATER.saturating_sub(self.ws.transmit().len())
+    }
+}
+
+fn send_error(e: WsSendError) -> AppError {
+    AppError(format!("websocket send: {e}"))
+}
+
+/// One WebSocket session's application side.
+pub trait WebSocketHandler {
+    /// The `101` is queued and the session runs. `notify` wakes this session later.
+    fn open(&mut self, _notify: Notifier, _ws: &mut WsOutput<'_>) -> Result<(), AppError> {
+        Ok(())
+    }
+
+    /// A complete message arrived.
+    fn message(&mut self, msg: Message<'_>, ws: &mut WsOutput<'_>) -> Result<(), AppError>;
+
+    /// The session was notified, or its output has room again after `poll` last returned
+    /// `true`. Returns whether it still has something queued to send (it is called again when
+    /// the output drains).
+    fn poll(&mut self, _ws: &mut WsOutput<'_>) -> Result<bool, AppError> {
+        Ok(false)
+    }
+}
+
+/// What [`Output::accept_websocket`] negotiates for a route.
+#[derive(Clone, Debug)]
+pub struct WsOptions {
+    /// Subprotocols spoken, in preference order.
+    pub protocols: Vec<&'static str>,
+    /// Accept permessage-deflate offers.
+    pub deflate: bool,
+    /// Frame and message limits, ping and close timing (its `deflate` is set by negotiation).
+    pub config: WsConfig,
+}
+
+impl Default for WsOptions {
+    fn default() -> Self {
+        WsOptions {
+            protocols: Vec::new(),
+            deflate: true,
+            config: WsConfig::default(),
+        }
+    }
+}
+
+/// A session the exchange has accepted, waiting for the core to report the upgrade.
+pub struct PendingUpgrade {
+    pub config: WsConfig,
+    pub handler: Box<dyn WebSocketHandler>,
+}
+
+impl std::fmt::Debug for PendingUpgrade {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingUpgrade")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Output<'_> {
+    /// Answers a WebSocket handshake: `101 Switching Protocols` with the negotiated
+    /// subprotocol and extension, and `handler` runs the session; or, for a request that is
+    /// not a valid handshake, the handshake error's status (400, 405 or 426) with its fields.
+    /// Returns whether the session was accepted.
+    pub fn accept_websocket(
+        &mut self,
+        head: &RequestHead<'_>,
+        options: &WsOptions,
+        handler: Box<dyn WebSocketHandler>,
+    ) -> Result<bool, AppError> {
+        let handshake_options = HandshakeOptions {
+            protocols: &options.protocols,
+            deflate: options.deflate,
+        };
+        let handshake = match check_handshake(head, &handshake_options) {
+            Ok(h) => h,
+            Err(e) => {
+                let mut fields: Vec<(&str, &[u8])> = e.headers().to_vec();
+                fields.push(("Content-Type", b"text/plain; charset=utf-8"));
+                let body = format!("{}\n", e.reason());
+                self.full(e.status(), &fields, body.as_bytes())?;
+                return Ok(false);
+            }
+        };
+        let owned = handshake.response_headers();
+        let fields: Vec<(&str, &[u8])> = owned.iter().map(|(n, v)| (*n, v.as_slice())).collect();
+        self.full(101, &fields, b"")?;
+        let mut config = options.config.clone();
+        config.deflate = handshake.deflate;
+        self.set_upgrade(PendingUpgrade { config, handler });
+        Ok(true)
+    }
+}
