@@ -220,3 +220,106 @@ impl WebSocketHandler for Echo {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::websocket::Wake;
+    use std::time::Instant;
+    use weft_core::ws::{WebSocket, WsConfig};
+
+    #[derive(Default)]
+    struct Woken(Mutex<Vec<usize>>);
+
+    impl Wake for Woken {
+        fn wake(&self, token: usize) {
+            lock(&self.0).push(token);
+        }
+    }
+
+    fn session() -> WebSocket {
+        WebSocket::new(WsConfig::default(), Instant::now())
+    }
+
+    fn open(member: &mut ChatMember, ws: &mut WebSocket, wake: &Arc<Woken>, token: usize) {
+        let wake: Arc<dyn Wake> = Arc::clone(wake) as Arc<dyn Wake>;
+        let mut out = WsOutput::new(ws, Instant::now());
+        assert!(member.open(Notifier::new(wake, token), &mut out).is_ok());
+    }
+
+    fn poll(member: &mut ChatMember, ws: &mut WebSocket) -> bool {
+        let mut out = WsOutput::new(ws, Instant::now());
+        member.poll(&mut out).unwrap_or(false)
+    }
+
+    #[test]
+    fn broadcast_reaches_every_member_of_the_channel_only() {
+        let room = Arc::new(ChatRoom::default());
+        let wake = Arc::new(Woken::default());
+        let (mut a, mut b, mut c) = (
+            ChatMember::new(Arc::clone(&room), "x"),
+            ChatMember::new(Arc::clone(&room), "x"),
+            ChatMember::new(Arc::clone(&room), "other"),
+        );
+        let (mut wa, mut wb, mut wc) = (session(), session(), session());
+        open(&mut a, &mut wa, &wake, 1);
+        open(&mut b, &mut wb, &wake, 2);
+        open(&mut c, &mut wc, &wake, 3);
+        assert_eq!(room.len(), 3);
+        {
+            let mut out = WsOutput::new(&mut wa, Instant::now());
+            assert!(a.message(Message::Text("hi"), &mut out).is_ok());
+        }
+        assert_eq!(*lock(&wake.0), vec![1, 2]);
+        assert!(!poll(&mut a, &mut wa));
+        assert!(!poll(&mut b, &mut wb));
+        assert!(!poll(&mut c, &mut wc));
+        assert_eq!(wa.transmit(), b"\x81\x02hi");
+        assert_eq!(wb.transmit(), b"\x81\x02hi");
+        assert_eq!(wc.transmit(), b"");
+        drop(a);
+        assert_eq!(room.len(), 2);
+    }
+
+    #[test]
+    fn a_member_that_cannot_keep_up_is_closed_with_1008() {
+        let room = Arc::new(ChatRoom::new(MailboxLimits {
+            messages: 2,
+            bytes: 1 << 20,
+        }));
+        let wake = Arc::new(Woken::default());
+        let mut slow = ChatMember::new(Arc::clone(&room), "");
+        let mut ws = session();
+        open(&mut slow, &mut ws, &wake, 7);
+        for text in ["1", "2", "3", "4"] {
+            room.broadcast("", text);
+        }
+        assert!(!poll(&mut slow, &mut ws));
+        assert!(ws.is_closing());
+        assert_eq!(ws.transmit().get(..4), Some(&b"\x88\x0a\x03\xf0"[..]));
+    }
+
+    #[test]
+    fn the_mailbox_is_bounded_in_bytes_too() {
+        let room = Arc::new(ChatRoom::new(MailboxLimits {
+            messages: 100,
+            bytes: 10,
+        }));
+        let wake = Arc::new(Woken::default());
+        let mut member = ChatMember::new(Arc::clone(&room), "");
+        let mut ws = session();
+        open(&mut member, &mut ws, &wake, 0);
+        room.broadcast("", "123456");
+        room.broadcast("", "123456");
+        assert!(!poll(&mut member, &mut ws));
+        assert!(ws.is_closing());
+    }
+
+    #[test]
+    fn channel_names_are_cut_at_a_character_boundary() {
+        let room = Arc::new(ChatRoom::default());
+        let name = "é".repeat(40);
+        let member = ChatMember::new(room, &name);
+        assert_eq!(member.channel.len(), 64);
+    }
+}
