@@ -597,11 +597,8 @@ impl WebSocket {
                         self.inflate_ended = false;
                     }
                 }
-                if self.message_kind == Some(MessageKind::Text) && !self.utf8.is_complete() {
-                    // Only reachable when the last piece was validated (never, today); kept
-                    // so a cut-short character can never pass.
-                    return Err(INVALID_UTF8);
-                }
+                // A text message is validated whole when it is delivered (a character cut
+                // short at its end included).
                 self.message_delivered = true;
                 Ok(match self.message_kind.take() {
                     Some(MessageKind::Text) => Some(Ready::Text),
