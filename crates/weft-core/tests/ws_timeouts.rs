@@ -129,7 +129,10 @@ fn peers_close_in_time_ends_the_session_at_once() {
     h.feed(&close_frame(1000, b""));
     assert!(h.ws.is_closed());
     assert_eq!(h.ws.poll_timeout(), None);
-    assert_eq!(h.take_events(), [Ev::Close(Some(1000), String::new()), Ev::Closed]);
+    assert_eq!(
+        h.take_events(),
+        [Ev::Close(Some(1000), String::new()), Ev::Closed]
+    );
 }
 
 #[test]
