@@ -327,3 +327,61 @@ fn compressed_invalid_utf8() {
     input.extend(&frame(0x80, b"xx")[..3]);
     check_error(&takeover(), &input, &[], 1007);
 }
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn run_split(config: &WsConfig, input: &[u8], cuts: &[usize]) -> Vec<Ev> {
+        let mut h = WsHarness::new(config.clone());
+        let mut start = 0;
+        for &cut in cuts.iter().chain(std::iter::once(&input.len())) {
+            let cut = cut.clamp(start, input.len());
+            h.feed(&input[start..cut]);
+            start = cut;
+        }
+        h.take_events()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// Compressed messages, fragmented anywhere and delivered in any pieces, inflate to
+        /// what the client compressed, with and without context takeover.
+        #[test]
+        fn compressed_messages_any_split(
+            messages in prop::collection::vec(
+                prop_oneof!["[a-c]{0,300}", "[a-zκ€ ]{0,60}"].prop_map(String::into_bytes),
+                1..6,
+            ),
+            fragment_cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..3),
+            read_cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..12),
+            client_nct in any::<bool>(),
+        ) {
+            let config = deflate_config(false, client_nct, 15);
+            let mut client = ClientDeflater::new();
+            let mut input = Vec::new();
+            for m in &messages {
+                if client_nct {
+                    client = ClientDeflater::new();
+                }
+                let compressed = client.compress(m);
+                let mut bounds: Vec<usize> =
+                    fragment_cuts.iter().map(|i| i.index(compressed.len() + 1)).collect();
+                bounds.push(0);
+                bounds.push(compressed.len());
+                bounds.sort_unstable();
+                let pieces = bounds.len() - 1;
+                for i in 0..pieces {
+                    let first = if i == 0 { 0x41 } else { 0x00 } | if i + 1 == pieces { 0x80 } else { 0 };
+                    input.extend(frame(first, &compressed[bounds[i]..bounds[i + 1]]));
+                }
+            }
+            let mut cuts: Vec<usize> = read_cuts.iter().map(|i| i.index(input.len() + 1)).collect();
+            cuts.sort_unstable();
+            let expected: Vec<Ev> =
+                messages.iter().map(|m| Ev::Text(String::from_utf8(m.clone()).unwrap())).collect();
+            prop_assert_eq!(run_split(&config, &input, &cuts), expected);
+        }
+    }
+}
