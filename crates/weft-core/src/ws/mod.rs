@@ -14,7 +14,10 @@
 //!   true and the transmit buffer is empty.
 
 mod codec;
+mod extension;
+mod frame;
 mod handshake;
+mod utf8;
 
 pub use codec::{WebSocket, WsConfig, WsError, WsEvent, WsSendError};
 pub use handshake::{
