@@ -3,7 +3,7 @@
 more targets, fails the cases whose result is not acceptable, and compares every case's
 (behavior, behaviorClose) with the committed expected results.
 
-usage: gate.py --expected FILE --cases "1.* 2.*" [--exclude "12.4.*"] [--bless]
+usage: gate.py --expected FILE --cases "1.* 2.*" [--exclude "12.4.*"] [--bless [--note TEXT]]
                [--broken LABEL=REASON]... LABEL=INDEX_JSON...
 
 A case of a target passes when
@@ -22,6 +22,7 @@ import fnmatch
 import json
 import os
 import sys
+import time
 
 PASS = {"OK", "NON-STRICT", "INFORMATIONAL"}
 
@@ -53,6 +54,7 @@ def main():
     ap.add_argument("--cases", required=True, help="space-separated case patterns")
     ap.add_argument("--exclude", default="")
     ap.add_argument("--bless", action="store_true")
+    ap.add_argument("--note", default="", help="the note written with --bless")
     ap.add_argument("--broken", action="append", default=[])
     ap.add_argument("targets", nargs="*", help="LABEL=INDEX_JSON")
     args = ap.parse_args()
@@ -97,7 +99,13 @@ def main():
                 "  %s: %s" % (json.dumps(c), json.dumps(e, sort_keys=True))
                 for c, e in expected_all.items()
             ]
-            f.write('{\n "cases": {\n%s\n }\n}\n' % ",\n".join(lines))
+            note = args.note or "blessed by scripts/autobahn --bless from target %s on %s" % (
+                label,
+                time.strftime("%Y-%m-%d", time.gmtime()),
+            )
+            f.write(
+                '{\n "note": %s,\n "cases": {\n%s\n }\n}\n' % (json.dumps(note), ",\n".join(lines))
+            )
         print("autobahn: blessed %d cases from %s into %s" % (len(results), label, args.expected))
 
     expected = {
