@@ -558,11 +558,135 @@ mod tests {
         assert_eq!(f.len(), 10 + 4 + 70000);
     }
 
+    /// A one-connection server for the tests: answers the handshake (with a wrong accept key
+    /// when `bad_accept`), then echoes each masked message as two fragments with a ping between.
+    async fn fragmenting_server(bad_accept: bool) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                s.read_exact(&mut byte).await.unwrap();
+                head.push(byte[0]);
+            }
+            let head = String::from_utf8(head).unwrap();
+            let key = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+                .unwrap()
+                .trim()
+                .to_owned();
+            let accept = if bad_accept {
+                "nope".to_owned()
+            } else {
+                derive_accept_key(key.as_bytes())
+            };
+            let response = format!(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+                 Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+            );
+            s.write_all(response.as_bytes()).await.unwrap();
+            loop {
+                let mut h = [0u8; 2];
+                if s.read_exact(&mut h).await.is_err() {
+                    return;
+                }
+                let len = match h[1] & 0x7f {
+                    126 => {
+                        let mut l = [0u8; 2];
+                        s.read_exact(&mut l).await.unwrap();
+                        usize::from(u16::from_be_bytes(l))
+                    }
+                    127 => unreachable!("the tests send small messages"),
+                    n => usize::from(n),
+                };
+                let mut mask = [0u8; 4];
+                s.read_exact(&mut mask).await.unwrap();
+                let mut payload = vec![0u8; len];
+                s.read_exact(&mut payload).await.unwrap();
+                payload
+                    .iter_mut()
+                    .enumerate()
+                    .for_each(|(i, b)| *b ^= mask[i % 4]);
+                if h[0] & 0x0f == 8 {
+                    let _ = s.write_all(&[0x88, 0x02, 0x03, 0xe8]).await;
+                    return;
+                }
+                let (a, b) = payload.split_at(len / 2);
+                let mut out = vec![0x02, a.len() as u8];
+                out.extend_from_slice(a);
+                out.extend_from_slice(&[0x89, 0x01, b'p']);
+                out.extend_from_slice(&[0x80, b.len() as u8]);
+                out.extend_from_slice(b);
+                s.write_all(&out).await.unwrap();
+            }
+        });
+        addr
+    }
+
+    fn test_args(addr: std::net::SocketAddr, size: usize) -> Args {
+        Args {
+            url: format!("ws://{addr}/ws/echo"),
+            authority: addr.to_string(),
+            path: "/ws/echo".into(),
+            conns: 1,
+            size,
+            secs: 0,
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn fragmented_echo_with_a_ping_between_counts_as_one_round_trip() {
+        block_on(async {
+            let addr = fragmenting_server(false).await;
+            let args = test_args(addr, 100);
+            let conn = handshake(&args, base64(b"0123456789abcdef"))
+                .await
+                .ok()
+                .unwrap();
+            let payload: Vec<u8> = (0..100u8).collect();
+            let mask = [9, 8, 7, 6];
+            let frame = std::sync::Arc::new((
+                masked_frame(2, &payload, mask),
+                payload,
+                masked_frame(8, &1000u16.to_be_bytes(), mask),
+            ));
+            let outcome = run(conn, frame, None, args.timeout).await;
+            assert!(outcome.failure.is_none());
+            assert_eq!(outcome.round_trips, 1);
+        });
+    }
+
+    #[test]
+    fn a_wrong_accept_key_fails_the_handshake() {
+        block_on(async {
+            let addr = fragmenting_server(true).await;
+            let args = test_args(addr, 20);
+            let failure = handshake(&args, base64(b"0123456789abcdef"))
+                .await
+                .err()
+                .unwrap();
+            assert_eq!(failure.kind, "handshake");
+            assert!(failure.message.contains("Sec-WebSocket-Accept"));
+        });
+    }
+
     #[test]
     fn accept_key_of_rfc6455_example() {
         assert_eq!(
             derive_accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
-            "s3pPLMBUK1UrTKxb6wE+jbPjxUo="
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
         );
     }
 }
