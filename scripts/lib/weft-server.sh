@@ -13,12 +13,33 @@
 #                                message on stderr and stopping it) otherwise. Output goes to
 #                                LOGPREFIX.stdout / LOGPREFIX.stderr.
 #   weft_stop                    TERM, then KILL after 5 s; safe to call twice (use it in a trap)
+#   run_child CMD...             runs CMD in the background and waits for it, so that a TERM or
+#                                INT to the script runs its trap at once (bash defers traps
+#                                until a foreground command ends); child_stop (in the trap)
+#                                ends it
 #
 # Needs ROOT (the repository) set by the caller. WEFT_WASMTIME overrides the wasmtime binary
 # (default: wasmtime on PATH, else ~/.cargo/bin/wasmtime).
 
 WEFT_PID=
 WEFT_ADDR=
+CHILD_PID=
+
+run_child() {
+    local rc=0
+    "$@" &
+    CHILD_PID=$!
+    wait "$CHILD_PID" || rc=$?
+    CHILD_PID=
+    return "$rc"
+}
+
+child_stop() {
+    [ -n "$CHILD_PID" ] || return 0
+    kill -TERM "$CHILD_PID" 2>/dev/null || true
+    wait "$CHILD_PID" 2>/dev/null || true
+    CHILD_PID=
+}
 
 weft_wasmtime() {
     if [ -n "${WEFT_WASMTIME:-}" ]; then
