@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by scripts/autobahn and scripts/browser-test: start and stop one weft server under test.
 #
 #   weft_build TARGET...         cargo build --release (native: -p weft-server; wasm: the same
@@ -22,6 +23,7 @@
 # (default: wasmtime on PATH, else ~/.cargo/bin/wasmtime).
 
 WEFT_PID=
+# shellcheck disable=SC2034 # read by the scripts that source this file
 WEFT_ADDR=
 CHILD_PID=
 
@@ -116,5 +118,6 @@ weft_stop() {
     kill -KILL "$WEFT_PID" 2>/dev/null || true
     wait "$WEFT_PID" 2>/dev/null || true
     WEFT_PID=
+    # shellcheck disable=SC2034 # read by the scripts that source this file
     WEFT_ADDR=
 }
