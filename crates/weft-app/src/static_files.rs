@@ -44,6 +44,7 @@ pub const ALLOW: &str = "GET, HEAD";
 /// The embedded demo site: (path, bytes).
 const EMBEDDED: &[(&str, &[u8])] = &[
     ("index.html", include_bytes!("../site/index.html")),
+    ("chat.html", include_bytes!("../site/chat.html")),
     ("style.css", include_bytes!("../site/style.css")),
 ];
 
@@ -1470,6 +1471,9 @@ mod tests {
         assert_eq!(a.status, 304);
         let a = get(&files, "/style.css", &["Range: bytes=0-3"]);
         assert_eq!((a.status, a.body.len()), (206, 4));
+        let a = get(&files, "/chat.html", &[]);
+        assert_eq!(a.status, 200);
+        assert_eq!(a.header("content-type"), Some("text/html; charset=utf-8"));
         assert_eq!(get(&files, "/nope", &[]).status, 404);
         assert_eq!(get(&files, "/index.html/", &[]).status, 404);
     }

@@ -1,6 +1,8 @@
 //! Benchmark support for weft: the request corpus of the parser benchmark (`benches/parse.rs`).
 //!
-//! The server baselines live beside it: `src/bin/bench-hyper.rs` (hyper), `node/hello.js`,
+//! The server baselines live beside it: `src/bin/bench-hyper.rs` (hyper),
+//! `src/bin/ws-echo-tungstenite.rs` (the WebSocket baseline) with its load generator
+//! `src/bin/ws-load.rs`, `node/hello.js`,
 //! `nginx/hello.conf` and the wrk pipelining script `wrk/pipeline.lua`, all driven by
 //! `scripts/bench`. This crate is never a dependency of the product crates.
 
