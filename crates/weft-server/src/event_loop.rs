@@ -26,8 +26,10 @@ use weft_app::{
     WebSocketHandler, WsOutput, WRITE_HIGH_WATER,
 };
 
-/// Bytes requested from the socket per read.
+/// Bytes requested from the socket per read, at first and again after small reads.
 const READ_CHUNK: usize = 16 * 1024;
+/// The most a read asks for after full reads (large WebSocket messages, uploads).
+const MAX_READ_CHUNK: usize = 64 * 1024;
 /// How long a closing connection keeps discarding input after its FIN (so unread input does
 /// not turn the close into a reset that destroys the response in flight).
 const LINGER: Duration = Duration::from_secs(2);
@@ -103,6 +105,11 @@ struct Conn {
     waiting_body: bool,
     readable: bool,
     writable: bool,
+    /// Bytes the next read asks for: doubled after a read that filled it, back towards
+    /// `READ_CHUNK` after small ones; an idle buffer larger than this is freed.
+    read_chunk: usize,
+    /// Bytes read since the socket was last found empty.
+    burst: usize,
     eof: bool,
     /// FIN sent; discarding input until the peer closes or the linger time ends.
     linger_until: Option<Instant>,
@@ -283,6 +290,8 @@ impl<B: Backend, A: App> EventLoop<B, A> {
                         waiting_body: false,
                         readable: true,
                         writable: true,
+                        read_chunk: READ_CHUNK,
+                        burst: 0,
                         eof: false,
                         linger_until: None,
                         in_exchange: false,
@@ -409,10 +418,24 @@ impl<B: Backend, A: App> EventLoop<B, A> {
                 }
             }
             if conn.readable && conn.wants_read(limits) {
-                let spare = conn.inbuf.spare(READ_CHUNK);
+                let spare = conn.inbuf.spare(conn.read_chunk);
+                let asked = spare.len();
                 match backend.read(token, spare) {
                     Ok(ReadOutcome::Data(n)) => {
                         conn.inbuf.filled(n);
+                        conn.burst += n;
+                        if n < asked {
+                            // A short read emptied the socket's receive queue: both backends
+                            // report the next arrival (epoll's edge, a WASI poll), so the read
+                            // that would only say WouldBlock is skipped.
+                            conn.readable = false;
+                            if conn.burst < conn.read_chunk / 4 {
+                                conn.read_chunk = (conn.read_chunk / 2).max(READ_CHUNK);
+                            }
+                            conn.burst = 0;
+                        } else {
+                            conn.read_chunk = (conn.read_chunk * 2).min(MAX_READ_CHUNK);
+                        }
                         if conn.linger_until.is_some() {
                             let len = conn.inbuf.len();
                             conn.inbuf.consume(len);
@@ -427,7 +450,10 @@ impl<B: Backend, A: App> EventLoop<B, A> {
                         }
                         progressed = true;
                     }
-                    Ok(ReadOutcome::WouldBlock) => conn.readable = false,
+                    Ok(ReadOutcome::WouldBlock) => {
+                        conn.readable = false;
+                        conn.burst = 0;
+                    }
                     Err(_) => return false,
                 }
             }
@@ -447,7 +473,7 @@ impl<B: Backend, A: App> EventLoop<B, A> {
                 conn.inbuf = ReadBuf::new();
             }
         } else if !conn.in_exchange {
-            conn.inbuf.shrink_if_idle(READ_CHUNK);
+            conn.inbuf.shrink_if_idle(conn.read_chunk);
         }
         let wants_write = !conn.transmit().is_empty();
         backend.set_interest(token, conn.wants_read(limits), wants_write);

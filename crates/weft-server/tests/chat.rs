@@ -107,7 +107,9 @@ impl Client {
     }
 
     fn send_text(&mut self, text: &str) {
-        self.stream.write_all(&frame(1, text.as_bytes())).expect("send");
+        self.stream
+            .write_all(&frame(1, text.as_bytes()))
+            .expect("send");
     }
 
     /// The next server frame: (opcode, payload). Server frames are unmasked.
@@ -186,5 +188,8 @@ fn a_member_that_stops_reading_is_closed_with_1008() {
         assert_eq!(opcode, 1);
         texts += 1;
     }
-    assert!(texts < 2000, "the slow member got everything: nothing was bounded");
+    assert!(
+        texts < 2000,
+        "the slow member got everything: nothing was bounded"
+    );
 }
