@@ -59,7 +59,7 @@ impl std::fmt::Display for CompressError {
     }
 }
 
-/// The gzip member header: magic, CM=8 (deflate), no flags, MTIME 0, XFL 0, OS 255.
+/// The gzip member header: magic, CM=8 (deflate), no flags, MTIME 0, XFL 0, OS 255 (unknown).
 pub const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
 
 /// The highest level `miniz_oxide` knows (10 is its "uber" level; 9 is zlib's best).
