@@ -1260,6 +1260,8 @@ mod tests {
     use std::time::{Duration, Instant, SystemTime};
     use weft_core::{Connection, Event, HttpDate, Limits, Now};
 
+    use crate::compress::compress_all;
+    use crate::compress::tests::decode;
     use crate::ExchangeStats;
 
     /// Mon, 01 Jan 2024 00:00:00 GMT, plus 5 ns.
@@ -1802,6 +1804,207 @@ mod tests {
         assert_eq!(
             get(&files, "/hello.txt", &[]).header("etag"),
             Some(expected.as_str())
+        );
+    }
+
+    fn dechunk(mut body: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        loop {
+            let line = body.windows(2).position(|w| w == b"\r\n").unwrap();
+            let n = usize::from_str_radix(std::str::from_utf8(&body[..line]).unwrap(), 16).unwrap();
+            if n == 0 {
+                return out;
+            }
+            out.extend_from_slice(&body[line + 2..line + 2 + n]);
+            body = &body[line + 2 + n + 2..];
+        }
+    }
+
+    fn write_at(path: &Path, bytes: &[u8], mtime: Duration) {
+        std::fs::write(path, bytes).unwrap();
+        let f = File::options().write(true).open(path).unwrap();
+        f.set_modified(UNIX_EPOCH + mtime).unwrap();
+    }
+
+    fn text(n: usize) -> Vec<u8> {
+        (0..n)
+            .map(|i| format!("{i:06} the weft and the warp\n"))
+            .collect::<String>()
+            .into_bytes()
+    }
+
+    #[test]
+    fn compressed_variants_are_cached_per_tag() {
+        let (files, dir) = disk();
+        let body = text(200);
+        write_at(&dir.join("t.txt"), &body, Duration::new(MTIME, 7));
+        let a = get(&files, "/t.txt", &["Accept-Encoding: gzip"]);
+        assert_eq!(a.status, 200);
+        assert_eq!(a.header("content-encoding"), Some("gzip"));
+        assert_eq!(a.header("vary"), Some("Accept-Encoding"));
+        assert_eq!(a.header("accept-ranges"), None);
+        let tag = format!("\"{:x}-65920080-7\"", body.len());
+        assert_eq!(
+            a.header("etag"),
+            Some(&*variant_tag(tag.as_bytes(), Coding::Gzip))
+        );
+        assert_eq!(decode(Coding::Gzip, &a.body), body);
+        let key = dir.join("t.txt").to_string_lossy().into_owned();
+        let cached = files.compressor.cached(&key, Coding::Gzip, &tag).unwrap();
+        assert_eq!(&*cached, &a.body[..]);
+        // The same bytes again, and HEAD has the same length.
+        assert_eq!(
+            get(&files, "/t.txt", &["Accept-Encoding: gzip"]).body,
+            a.body
+        );
+        let h = method(&files, "HEAD", "/t.txt", &["Accept-Encoding: gzip"]);
+        assert_eq!(h.header("content-length"), a.header("content-length"));
+        assert!(h.body.is_empty());
+        // The file changes: a new tag, a new variant from the new bytes.
+        let body2 = text(300);
+        write_at(&dir.join("t.txt"), &body2, Duration::new(MTIME, 9));
+        let b = get(&files, "/t.txt", &["Accept-Encoding: deflate, gzip;q=0.5"]);
+        assert_eq!(b.header("content-encoding"), Some("deflate"));
+        assert_eq!(decode(Coding::Deflate, &b.body), body2);
+        let b = get(&files, "/t.txt", &["Accept-Encoding: gzip"]);
+        assert_eq!(decode(Coding::Gzip, &b.body), body2);
+        // Uncached: the same answer, nothing kept.
+        let opts = StaticOptions {
+            compress: CompressOptions {
+                cache_bytes: 0,
+                ..CompressOptions::default()
+            },
+            ..StaticOptions::default()
+        };
+        let uncached = StaticFiles::new(Some(dir.to_path_buf()), opts);
+        let c = get(&uncached, "/t.txt", &["Accept-Encoding: gzip"]);
+        assert_eq!(c.body, b.body);
+        assert!(uncached
+            .compressor
+            .cached(&key, Coding::Gzip, b.header("etag").unwrap_or(""))
+            .is_none());
+    }
+
+    #[test]
+    fn sidecar_only_when_fresh_and_not_a_link() {
+        let (files, dir) = disk();
+        let body = text(100);
+        let sidecar = compress_all(Coding::Gzip, 1, &body).unwrap();
+        write_at(&dir.join("s.txt"), &body, Duration::new(MTIME, 5));
+        // Older than the file: stale, ignored.
+        write_at(
+            &dir.join("s.txt.gz"),
+            &sidecar,
+            Duration::new(MTIME - 10, 0),
+        );
+        let a = get(&files, "/s.txt", &["Accept-Encoding: gzip"]);
+        assert_ne!(a.body, sidecar);
+        assert_eq!(decode(Coding::Gzip, &a.body), body);
+        // Fresh: served as it is, with its own tag.
+        write_at(
+            &dir.join("s.txt.gz"),
+            &sidecar,
+            Duration::new(MTIME + 10, 0),
+        );
+        let b = get(&files, "/s.txt", &["Accept-Encoding: gzip"]);
+        assert_eq!(b.body, sidecar);
+        let tag = b.header("etag").unwrap().to_string();
+        assert!(tag.contains("-gzip-") && tag != a.header("etag").unwrap());
+        // Its tag revalidates; deflate does not use it.
+        let nm = get(
+            &files,
+            "/s.txt",
+            &["Accept-Encoding: gzip", &format!("If-None-Match: {tag}")],
+        );
+        assert_eq!(nm.status, 304);
+        let d = get(&files, "/s.txt", &["Accept-Encoding: deflate"]);
+        assert_eq!(decode(Coding::Deflate, &d.body), body);
+        // A symbolic link as the sidecar is not followed.
+        #[cfg(unix)]
+        {
+            std::fs::remove_file(dir.join("s.txt.gz")).unwrap();
+            write_at(
+                &dir.join("elsewhere.gz"),
+                &sidecar,
+                Duration::new(MTIME + 10, 0),
+            );
+            std::os::unix::fs::symlink(dir.join("elsewhere.gz"), dir.join("s.txt.gz")).unwrap();
+            let e = get(&files, "/s.txt", &["Accept-Encoding: gzip"]);
+            assert_ne!(e.body, sidecar);
+            assert_eq!(decode(Coding::Gzip, &e.body), body);
+        }
+    }
+
+    #[test]
+    fn large_files_are_compressed_while_sent() {
+        let (files, dir) = disk();
+        let body = text(60_000); // 1.8 MB, above WHOLE_MAX
+        assert!(body.len() as u64 > WHOLE_MAX);
+        write_at(&dir.join("big.txt"), &body, Duration::new(MTIME, 5));
+        // `request` checks that the producer never overfills the transmit window.
+        let a = get(&files, "/big.txt", &["Accept-Encoding: gzip"]);
+        assert_eq!(a.status, 200);
+        assert_eq!(a.header("transfer-encoding"), Some("chunked"));
+        assert_eq!(a.header("content-length"), None);
+        assert_eq!(decode(Coding::Gzip, &dechunk(&a.body)), body);
+        let h = method(&files, "HEAD", "/big.txt", &["Accept-Encoding: gzip"]);
+        assert_eq!(h.header("transfer-encoding"), Some("chunked"));
+        assert!(h.body.is_empty());
+    }
+
+    #[test]
+    fn negotiation_rules_for_files() {
+        let (files, dir) = disk();
+        let body = text(200);
+        write_at(&dir.join("n.txt"), &body, Duration::new(MTIME, 5));
+        // Range: identity 206 with Vary; identity excluded: the range is ignored.
+        let r = get(
+            &files,
+            "/n.txt",
+            &["Accept-Encoding: gzip", "Range: bytes=0-9"],
+        );
+        assert_eq!(r.status, 206);
+        assert_eq!(r.header("content-encoding"), None);
+        assert_eq!(r.header("vary"), Some("Accept-Encoding"));
+        assert_eq!(r.body, &body[..10]);
+        let r = get(
+            &files,
+            "/n.txt",
+            &["Accept-Encoding: identity;q=0, gzip", "Range: bytes=0-9"],
+        );
+        assert_eq!(r.status, 200);
+        assert_eq!(decode(Coding::Gzip, &r.body), body);
+        // Nothing acceptable.
+        assert_eq!(
+            get(&files, "/n.txt", &["Accept-Encoding: *;q=0"]).status,
+            406
+        );
+        // Below the threshold: identity with Vary.
+        let small = get(&files, "/hello.txt", &["Accept-Encoding: gzip"]);
+        assert_eq!(small.header("content-encoding"), None);
+        assert_eq!(small.header("vary"), Some("Accept-Encoding"));
+        // A type never compressed: no Vary, no 406.
+        let bin = get(&files, "/big.bin", &["Accept-Encoding: identity;q=0, gzip"]);
+        assert_eq!(bin.status, 200);
+        assert_eq!(bin.header("vary"), None);
+        // Compression off: nothing negotiated.
+        let opts = StaticOptions {
+            compress: CompressOptions {
+                level: 0,
+                ..CompressOptions::default()
+            },
+            ..StaticOptions::default()
+        };
+        let off = StaticFiles::new(Some(dir.to_path_buf()), opts);
+        let o = get(&off, "/n.txt", &["Accept-Encoding: gzip"]);
+        assert_eq!(
+            (o.header("vary"), o.header("content-encoding")),
+            (None, None)
+        );
+        assert_eq!(o.body, body);
+        assert_eq!(
+            get(&off, "/n.txt", &["Accept-Encoding: identity;q=0"]).status,
+            200
         );
     }
 }

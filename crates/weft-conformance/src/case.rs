@@ -864,6 +864,29 @@ mod tests {
     }
 
     #[test]
+    fn decoded_body_directives() {
+        let c = parse(
+            "send: GET / HTTP/1.1\\r\\n\\r\\n\n\
+             expect-decoded-body: 1 sheep\\n\n\
+             + 2 sheep\\n\n\
+             expect-decoded-body-length: 16\n\
+             expect-flushed-lines\n",
+        )
+        .unwrap();
+        let Expectation::Assert { assertions, .. } = &c.expect else {
+            panic!()
+        };
+        assert_eq!(
+            assertions[0].check,
+            Check::DecodedBody(b"1 sheep\n2 sheep\n".to_vec())
+        );
+        assert_eq!(assertions[1].check, Check::DecodedBodyLength(16));
+        assert_eq!(assertions[2].check, Check::FlushedLines);
+        assert!(parse("send: x\nexpect-flushed-lines: yes\n").is_err());
+        assert!(parse("send: x\nexpect-decoded-body-length: many\n").is_err());
+    }
+
+    #[test]
     fn assertion_blocks() {
         let c = parse(
             "send: GET / HTTP/1.1\\r\\n\\r\\nHEAD / HTTP/1.1\\r\\n\\r\\n\n\
