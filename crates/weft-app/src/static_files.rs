@@ -525,13 +525,27 @@ impl StaticFiles {
             Precondition::NotModified => return not_modified(&rep, out),
             Precondition::Failed => return precondition_failed(out),
         }
-        let headers: [(&str, &[u8]); 2] = [
+        let mut headers: Vec<(&str, &[u8])> = vec![
             ("Content-Type", rep.content_type.as_bytes()),
             ("Cache-Control", rep.cache_control.as_bytes()),
         ];
-        if page.len() as u64 <= INLINE_MAX || head.method == Method::Head {
-            out.full(200, &headers, &page)?;
+        // The page is in memory: the generic helper negotiates and compresses it (a listing
+        // has no validators, so there is no variant tag to make).
+        let negotiation =
+            self.compressor
+                .negotiate(head, rep.content_type.as_bytes(), Some(rep.len), false);
+        if page.len() as u64 <= INLINE_MAX
+            || head.method == Method::Head
+            || matches!(
+                negotiation,
+                Negotiation::Encode(_) | Negotiation::NotAcceptable
+            )
+        {
+            self.compressor.full(head, out, 200, &headers, &page)?;
             return Ok(None);
+        }
+        if negotiation == Negotiation::Identity {
+            headers.push(VARY);
         }
         out.head(200, &headers, BodyKind::Length(rep.len))?;
         Ok(Some(Box::new(Stream::new(
