@@ -508,7 +508,7 @@ impl StaticFiles {
             url_path.push('/');
         }
         let page = listing::render(&url_path, &entries, omitted).into_bytes();
-        let rep = Representation {
+        let mut rep = Representation {
             content_type: Cow::Borrowed("text/html; charset=utf-8"),
             cache_control: &self.options.cache_control,
             len: page.len() as u64,
@@ -519,6 +519,11 @@ impl StaticFiles {
             origin: Origin::Page,
             vary: false,
         };
+        let negotiation =
+            self.compressor
+                .negotiate(head, rep.content_type.as_bytes(), Some(rep.len), false);
+        // A 304 of a negotiable page says so too.
+        rep.vary = negotiation != Negotiation::Fixed;
         // Conditions still apply (If-None-Match: * is 304, If-Match: "x" is 412); ranges do not.
         match conditional::evaluate(&head.headers, head.method, &rep.validators) {
             Precondition::Proceed => {}
@@ -531,9 +536,6 @@ impl StaticFiles {
         ];
         // The page is in memory: the generic helper negotiates and compresses it (a listing
         // has no validators, so there is no variant tag to make).
-        let negotiation =
-            self.compressor
-                .negotiate(head, rep.content_type.as_bytes(), Some(rep.len), false);
         if page.len() as u64 <= INLINE_MAX
             || head.method == Method::Head
             || matches!(
