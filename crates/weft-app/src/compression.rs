@@ -16,12 +16,14 @@
 //! not; responses of types that are never compressed do not.
 
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::sync::{Arc, Mutex};
 
 use weft_core::{BodyKind, RequestHead};
 
 use crate::compress::{compress_all, Coding, Encoder, Flush};
 use crate::encoding::{compressible_type, Choice, Preferences};
+use crate::file_cache::Fnv;
 use crate::{AppError, Output};
 
 /// The `Vary` field of a negotiated response.
@@ -324,9 +326,11 @@ struct VariantCache {
 
 type Variants = [Option<(Arc<str>, Arc<[u8]>)>; 2];
 
+/// Keys are paths of existing files (a client cannot choose them freely): an unkeyed hash is
+/// fine, and std's random seeding would add a `wasi:random` import to the component.
 #[derive(Debug, Default)]
 struct CacheInner {
-    map: HashMap<String, Variants>,
+    map: HashMap<String, Variants, BuildHasherDefault<Fnv>>,
     entries: usize,
     bytes: usize,
 }
