@@ -147,6 +147,9 @@ impl Compressor {
     /// other than 200, responses that set `Content-Encoding` themselves (the handler's way to
     /// opt out, or its own coding), types never compressed. An `ETag` of the handler becomes
     /// the variant's own tag (`"x"` -> `"x-gzip"`). HEAD gets the same fields as GET.
+    /// Conditional requests stay the handler's business: one that evaluates them should call
+    /// [`Compressor::negotiate`] first and compare against [`variant_tag`] (as the static file
+    /// service does).
     pub fn full(
         &self,
         head: &RequestHead<'_>,
