@@ -5,7 +5,7 @@
 //! |---|---|
 //! | `GET /hello` | `Hello, world!` |
 //! | `POST /echo` | the request body streamed back |
-//! | `GET /sheep?n=N&ms=M` | N lines, one every M ms, chunked |
+//! | `GET /sheep?n=N&ms=M` | N lines, one every M ms, chunked (gzip/deflate when negotiated, flushed per line) |
 //! | `GET /api/users/:id` | `{"id":ID,"name":"User ID"}` for a canonical decimal id, else 404 |
 //! | `GET /api/greet/:name` | `{"hello":NAME}` (the decoded parameter, JSON-escaped) |
 //! | `GET /api/path/*rest` | `{"raw":RAW,"decoded":DECODED or null}` (the wildcard) |
@@ -25,6 +25,7 @@ use std::time::Duration;
 use weft_core::{BodyKind, Framing, Method, RequestHead};
 
 use crate::chat::{self, ChatRoom};
+use crate::compression::{BodyEncoder, Compressor};
 use crate::middleware::{AccessLog, Chain, Cors, SecurityHeaders};
 use crate::router::{not_found, HandlerResult, MethodSet, Request, Router};
 use crate::{
@@ -118,10 +119,13 @@ pub fn demo_router(config: &DemoConfig) -> Result<Router, crate::router::Pattern
     let echo_options = config.ws_echo.clone();
     let chat_options = config.ws_chat.clone();
     let room = Arc::clone(&config.chat_room);
+    let compressor = Arc::new(Compressor::new(config.files.compress.clone()));
     router
         .get("/hello", hello)?
         .post("/echo", echo)?
-        .get("/sheep", sheep)?
+        .get("/sheep", move |req: &Request<'_>, out: &mut Output<'_>| {
+            sheep(req, out, &compressor)
+        })?
         .get("/api/users/:id", user)?
         .get("/api/greet/:name", greet)?
         .get("/api/path/*rest", wildcard)?
@@ -182,7 +186,7 @@ fn echo(req: &Request<'_>, _out: &mut Output<'_>) -> HandlerResult {
     })))
 }
 
-fn sheep(req: &Request<'_>, out: &mut Output<'_>) -> HandlerResult {
+fn sheep(req: &Request<'_>, out: &mut Output<'_>, compressor: &Compressor) -> HandlerResult {
     let count = query_param(req.query(), "n").and_then(|v| v.parse::<u32>().ok());
     let ms = query_param(req.query(), "ms").and_then(|v| v.parse::<u64>().ok());
     let count = count.unwrap_or(10);
@@ -195,7 +199,9 @@ fn sheep(req: &Request<'_>, out: &mut Output<'_>) -> HandlerResult {
         )?;
         return Ok(None);
     }
-    out.head(200, &[("Content-Type", TEXT)], BodyKind::Stream)?;
+    let Some(body) = compressor.stream(req.head, out, 200, &[("Content-Type", TEXT)])? else {
+        return Ok(None);
+    };
     if req.method() == Method::Head {
         // The body would be discarded: do not spend its timers.
         out.end()?;
@@ -206,6 +212,7 @@ fn sheep(req: &Request<'_>, out: &mut Output<'_>) -> HandlerResult {
         count,
         interval: Duration::from_millis(ms),
         due: None,
+        body,
     })))
 }
 
@@ -329,23 +336,26 @@ struct Sheep {
     count: u32,
     interval: Duration,
     due: Option<std::time::Instant>,
+    /// The body's coding; each line is flushed through it, so it arrives decodable.
+    body: BodyEncoder,
 }
 
 impl Responder for Sheep {
     fn produce(&mut self, out: &mut Output<'_>) -> Result<Produce, AppError> {
         let now = out.now().instant;
         if self.next > self.count {
-            out.end()?;
+            self.body.end(out)?;
             return Ok(Produce::Done);
         }
         let due = *self.due.get_or_insert(now);
         if now < due {
             return Ok(Produce::WaitUntil(due));
         }
-        out.data(format!("{} sheep\n", self.next).as_bytes())?;
+        let line = format!("{} sheep\n", self.next);
+        self.body.data(out, line.as_bytes(), true)?;
         self.next += 1;
         if self.next > self.count {
-            out.end()?;
+            self.body.end(out)?;
             return Ok(Produce::Done);
         }
         self.due = Some(due + self.interval);

@@ -91,7 +91,7 @@ struct Entry {
 /// FNV-1a: keys are paths of files that exist below the root (a client cannot choose them
 /// freely), so a fast unkeyed hash is fine here.
 #[derive(Default)]
-struct Fnv(u64);
+pub(crate) struct Fnv(u64);
 
 impl Hasher for Fnv {
     fn write(&mut self, bytes: &[u8]) {

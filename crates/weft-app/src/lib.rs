@@ -19,8 +19,11 @@
 
 mod app;
 pub mod chat;
+pub mod compress;
+pub mod compression;
 pub mod conditional;
 pub mod demo;
+pub mod encoding;
 pub mod file_cache;
 pub mod listing;
 pub mod mapping;
@@ -35,6 +38,7 @@ pub use app::{
     is_safe_field_value, is_token, App, AppError, Completed, Exchange, ExchangeStats, ExtraHeaders,
     Output, Produce, RequestLine, Responder, StaticFields, WRITE_HIGH_WATER,
 };
+pub use compression::{CompressOptions, Compressor};
 pub use middleware::{AccessLog, Chain, Cors, Flow, Middleware, SecurityHeaders};
 pub use router::{HandlerResult, MethodSet, Request, Router};
 pub use static_files::{StaticFiles, StaticOptions};

@@ -19,10 +19,12 @@ use std::fs::{File, Metadata};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::UNIX_EPOCH;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use weft_core::{BodyKind, Method, RequestHead};
 
+use crate::compress::{Coding, Encoder, Flush};
+use crate::compression::{self, variant_tag, CompressOptions, Compressor, Negotiation, VARY};
 use crate::conditional::{self, Precondition, Validators};
 use crate::file_cache::{Cached, FileCache, Stamp};
 use crate::listing::{self, Entry};
@@ -36,6 +38,9 @@ const TEXT: &[u8] = b"text/plain; charset=utf-8";
 const FILE_CHUNK: usize = 64 * 1024;
 /// Bodies up to this size are read at once and sent with the head (one copy, no responder).
 const INLINE_MAX: u64 = 16 * 1024;
+/// Files up to this size are compressed whole in memory (so the variant has a
+/// `Content-Length` and can be cached); larger ones are compressed while they are sent.
+const WHOLE_MAX: u64 = 1024 * 1024;
 /// The index file of a directory.
 const INDEX: &str = "index.html";
 /// `Allow` on a 405 from the file service.
@@ -63,6 +68,8 @@ pub struct StaticOptions {
     /// Bytes of small files kept in memory per event loop (unix only; 0: off). See
     /// [`crate::file_cache`].
     pub memory_cache: usize,
+    /// Response compression (level, threshold, variant cache). See [`crate::compression`].
+    pub compress: CompressOptions,
 }
 
 /// The default size of the small-file cache of one event loop.
@@ -80,6 +87,7 @@ impl Default for StaticOptions {
             cache_control_by_ext: Vec::new(),
             etag_inode: false,
             memory_cache: DEFAULT_MEMORY_CACHE,
+            compress: CompressOptions::default(),
         }
     }
 }
@@ -122,6 +130,7 @@ pub struct StaticFiles {
     source: Source,
     options: StaticOptions,
     cache: FileCache,
+    compressor: Compressor,
 }
 
 /// FNV-1a, 64 bits: a small stable hash for tags and boundaries (not a security measure).
@@ -162,6 +171,32 @@ struct Representation<'a> {
     /// `validators.last_modified` as an HTTP-date.
     last_modified: Option<Arc<str>>,
     body: Body,
+    /// Where it comes from (the key of its compressed variants, its `.gz` sidecar).
+    origin: Origin<'a>,
+    /// Whether the coding was negotiated (`Vary: Accept-Encoding`).
+    vary: bool,
+}
+
+/// What a representation is, for its compressed variants.
+enum Origin<'a> {
+    Embedded(&'static str),
+    Disk {
+        path: &'a Path,
+        mtime: Option<SystemTime>,
+    },
+    /// Made here (a listing): not compressed.
+    Page,
+}
+
+impl Origin<'_> {
+    /// The key of the variant cache.
+    fn key(&self) -> Option<Cow<'_, str>> {
+        match self {
+            Origin::Embedded(name) => Some(Cow::Owned(format!("embedded:{name}"))),
+            Origin::Disk { path, .. } => Some(path.to_string_lossy()),
+            Origin::Page => None,
+        }
+    }
 }
 
 /// Where the bytes of a representation come from.
@@ -209,10 +244,12 @@ impl StaticFiles {
             }
         };
         let cache = FileCache::new(options.memory_cache);
+        let compressor = Compressor::new(options.compress.clone());
         StaticFiles {
             source,
             options,
             cache,
+            compressor,
         }
     }
 
@@ -288,8 +325,10 @@ impl StaticFiles {
             },
             last_modified: None,
             body: Body::Memory(Memory::Static(file.bytes)),
+            origin: Origin::Embedded(file.name),
+            vary: false,
         };
-        respond(head, rep, out)
+        respond(head, rep, &self.compressor, out)
     }
 
     fn serve_disk(
@@ -352,8 +391,13 @@ impl StaticFiles {
                     },
                     last_modified: Some(c.last_modified_text),
                     body: Body::Memory(Memory::Shared(c.bytes)),
+                    origin: Origin::Disk {
+                        path,
+                        mtime: found.modified().ok(),
+                    },
+                    vary: false,
                 };
-                return respond(head, rep, out);
+                return respond(head, rep, &self.compressor, out);
             }
         }
         let now = date_seconds(out);
@@ -387,8 +431,13 @@ impl StaticFiles {
                         validators,
                         last_modified: Some(cached.last_modified_text),
                         body: Body::Memory(Memory::Shared(cached.bytes)),
+                        origin: Origin::Disk {
+                            path,
+                            mtime: meta.modified().ok(),
+                        },
+                        vary: false,
                     };
-                    return respond(head, rep, out);
+                    return respond(head, rep, &self.compressor, out);
                 }
             }
             // Written while being read (or no usable times): serve it from the file as it
@@ -403,9 +452,14 @@ impl StaticFiles {
             len: meta.len(),
             last_modified: validators.last_modified.map(|lm| Arc::from(http_date(lm))),
             validators,
+            origin: Origin::Disk {
+                path,
+                mtime: meta.modified().ok(),
+            },
+            vary: false,
             body: Body::File(file),
         };
-        respond(head, rep, out)
+        respond(head, rep, &self.compressor, out)
     }
 
     /// `ETag` and `Last-Modified` of a file from its metadata; `now` is the response's `Date`.
@@ -455,7 +509,7 @@ impl StaticFiles {
             url_path.push('/');
         }
         let page = listing::render(&url_path, &entries, omitted).into_bytes();
-        let rep = Representation {
+        let mut rep = Representation {
             content_type: Cow::Borrowed("text/html; charset=utf-8"),
             cache_control: &self.options.cache_control,
             len: page.len() as u64,
@@ -463,20 +517,38 @@ impl StaticFiles {
             validators: Validators::default(),
             last_modified: None,
             body: Body::Memory(Memory::Static(&[])),
+            origin: Origin::Page,
+            vary: false,
         };
+        let negotiation =
+            self.compressor
+                .negotiate(head, rep.content_type.as_bytes(), Some(rep.len), false);
+        // A 304 of a negotiable page says so too.
+        rep.vary = negotiation != Negotiation::Fixed;
         // Conditions still apply (If-None-Match: * is 304, If-Match: "x" is 412); ranges do not.
         match conditional::evaluate(&head.headers, head.method, &rep.validators) {
             Precondition::Proceed => {}
             Precondition::NotModified => return not_modified(&rep, out),
             Precondition::Failed => return precondition_failed(out),
         }
-        let headers: [(&str, &[u8]); 2] = [
+        let mut headers: Vec<(&str, &[u8])> = vec![
             ("Content-Type", rep.content_type.as_bytes()),
             ("Cache-Control", rep.cache_control.as_bytes()),
         ];
-        if page.len() as u64 <= INLINE_MAX || head.method == Method::Head {
-            out.full(200, &headers, &page)?;
+        // The page is in memory: the generic helper negotiates and compresses it (a listing
+        // has no validators, so there is no variant tag to make).
+        if page.len() as u64 <= INLINE_MAX
+            || head.method == Method::Head
+            || matches!(
+                negotiation,
+                Negotiation::Encode(_) | Negotiation::NotAcceptable
+            )
+        {
+            self.compressor.full(head, out, 200, &headers, &page)?;
             return Ok(None);
+        }
+        if negotiation == Negotiation::Identity {
+            headers.push(VARY);
         }
         out.head(200, &headers, BodyKind::Length(rep.len))?;
         Ok(Some(Box::new(Stream::new(
@@ -639,6 +711,7 @@ fn push_validators<'h>(
     validators: &'h Validators,
     cache_control: &'h str,
     last_modified: &'h Option<Arc<str>>,
+    vary: bool,
 ) {
     if let Some(lm) = last_modified {
         headers.push(("Last-Modified", lm.as_bytes()));
@@ -647,29 +720,48 @@ fn push_validators<'h>(
         headers.push(("ETag", etag.as_bytes()));
     }
     headers.push(("Cache-Control", cache_control.as_bytes()));
+    if vary {
+        headers.push(VARY);
+    }
 }
 
 fn not_modified(
     rep: &Representation<'_>,
     out: &mut Output<'_>,
 ) -> Result<Option<Box<dyn Responder>>, AppError> {
-    let mut headers = Vec::with_capacity(3);
+    let mut headers = Vec::with_capacity(4);
     push_validators(
         &mut headers,
         &rep.validators,
         rep.cache_control,
         &rep.last_modified,
+        rep.vary,
     );
     out.full(304, &headers, b"")?;
     Ok(None)
 }
 
-/// Answers a representation: preconditions, then ranges (GET only), then the body.
+/// Answers a representation: the content coding, preconditions, then ranges (GET only, from
+/// the identity), then the body.
 fn respond(
     head: &RequestHead<'_>,
-    rep: Representation<'_>,
+    mut rep: Representation<'_>,
+    comp: &Compressor,
     out: &mut Output<'_>,
 ) -> Result<Option<Box<dyn Responder>>, AppError> {
+    if !matches!(rep.origin, Origin::Page) {
+        // A range is served from the identity bytes (when the client accepts them).
+        let range = head.method == Method::Get && head.headers.get("range").is_some();
+        match comp.negotiate(head, rep.content_type.as_bytes(), Some(rep.len), range) {
+            Negotiation::Fixed => {}
+            Negotiation::Identity => rep.vary = true,
+            Negotiation::NotAcceptable => {
+                compression::not_acceptable(out)?;
+                return Ok(None);
+            }
+            Negotiation::Encode(coding) => return respond_encoded(head, rep, coding, comp, out),
+        }
+    }
     match conditional::evaluate(&head.headers, head.method, &rep.validators) {
         Precondition::Proceed => {}
         Precondition::NotModified => return not_modified(&rep, out),
@@ -681,8 +773,11 @@ fn respond(
         RangeOutcome::Full => (200, None, None, vec![Piece::Range(0, rep.len)], rep.len),
         RangeOutcome::Unsatisfiable => {
             let range = format!("bytes */{}", rep.len);
-            let headers: [(&str, &[u8]); 2] =
-                [("Content-Range", range.as_bytes()), ("Content-Type", TEXT)];
+            let mut headers: Vec<(&str, &[u8])> =
+                vec![("Content-Range", range.as_bytes()), ("Content-Type", TEXT)];
+            if rep.vary {
+                headers.push(VARY);
+            }
             out.full(416, &headers, b"range not satisfiable\n")?;
             return Ok(None);
         }
@@ -719,6 +814,7 @@ fn respond(
         &rep.validators,
         rep.cache_control,
         &rep.last_modified,
+        rep.vary,
     );
     headers.push(("Accept-Ranges", b"bytes"));
     if head.method == Method::Head || len == 0 {
@@ -756,6 +852,213 @@ fn respond(
     }
     out.head(status, &headers, BodyKind::Length(len))?;
     Ok(Some(Box::new(stream)))
+}
+
+/// Answers the compressed variant of a representation: its own `ETag` (the identity's with
+/// `-gzip`/`-deflate`, or the `.gz` sidecar's), preconditions against it, no ranges (no
+/// `Accept-Ranges`), the body from a fresh `.gz` sidecar, the variant cache, compressed
+/// whole (up to [`WHOLE_MAX`]: `Content-Length`) or compressed while sent (chunked).
+fn respond_encoded(
+    head: &RequestHead<'_>,
+    mut rep: Representation<'_>,
+    coding: Coding,
+    comp: &Compressor,
+    out: &mut Output<'_>,
+) -> Result<Option<Box<dyn Responder>>, AppError> {
+    rep.vary = true;
+    let identity_tag = rep.validators.etag.clone();
+    let sidecar = match (&rep.origin, coding) {
+        (Origin::Disk { path, mtime }, Coding::Gzip) => fresh_sidecar(path, *mtime),
+        _ => None,
+    };
+    rep.validators.etag = identity_tag.as_ref().map(|tag| match &sidecar {
+        Some((_, meta)) => Arc::from(sidecar_tag(tag, meta)),
+        None => Arc::from(variant_tag(tag.as_bytes(), coding)),
+    });
+    match conditional::evaluate(&head.headers, head.method, &rep.validators) {
+        Precondition::Proceed => {}
+        Precondition::NotModified => return not_modified(&rep, out),
+        Precondition::Failed => return precondition_failed(out),
+    }
+    let mut headers: Vec<(&str, &[u8])> = Vec::with_capacity(7);
+    headers.push(("Content-Type", rep.content_type.as_bytes()));
+    headers.push(("Content-Encoding", coding.name().as_bytes()));
+    push_validators(
+        &mut headers,
+        &rep.validators,
+        rep.cache_control,
+        &rep.last_modified,
+        true,
+    );
+    let is_head = head.method == Method::Head;
+    if let Some((file, meta)) = sidecar {
+        return send_whole(out, &headers, is_head, meta.len(), Body::File(file));
+    }
+    if rep.len <= WHOLE_MAX {
+        let key = rep.origin.key();
+        // Cached only with a tag to check it by, and (for files) once the file has not
+        // changed for two seconds: coarse timestamps could hide a rewrite within one tick.
+        let settled = rep
+            .validators
+            .last_modified
+            .is_none_or(|lm| lm.saturating_add(2) <= date_seconds(out));
+        let cache = match (&key, &identity_tag) {
+            (Some(key), Some(tag)) if comp.caches() && settled => Some((key, tag)),
+            _ => None,
+        };
+        let found = cache.and_then(|(key, tag)| comp.cached(key, coding, tag));
+        let bytes = match found {
+            Some(bytes) => bytes,
+            None => {
+                let mut identity = Vec::with_capacity(usize::try_from(rep.len).unwrap_or(0));
+                let mut stream = match rep.body {
+                    Body::File(file) => Stream::new(
+                        Some(file),
+                        Memory::Static(&[]),
+                        vec![Piece::Range(0, rep.len)],
+                    ),
+                    Body::Memory(memory) => {
+                        Stream::new(None, memory, vec![Piece::Range(0, rep.len)])
+                    }
+                };
+                stream.read_all(&mut identity)?;
+                if identity.len() as u64 != rep.len {
+                    return Err(AppError("file shrank while being read".into()));
+                }
+                let encoded: Arc<[u8]> = Arc::from(comp.compress(coding, &identity)?);
+                if let Some((key, tag)) = cache {
+                    comp.remember(key, coding, tag, &encoded);
+                }
+                encoded
+            }
+        };
+        let len = bytes.len() as u64;
+        return send_whole(
+            out,
+            &headers,
+            is_head,
+            len,
+            Body::Memory(Memory::Shared(bytes)),
+        );
+    }
+    // Large: compressed while it is sent; the length is not known beforehand.
+    out.head(200, &headers, BodyKind::Stream)?;
+    if is_head {
+        out.end()?;
+        return Ok(None);
+    }
+    let pieces = vec![Piece::Range(0, rep.len)];
+    let stream = match rep.body {
+        Body::File(file) => Stream::new(Some(file), Memory::Static(&[]), pieces),
+        Body::Memory(memory) => Stream::new(None, memory, pieces),
+    };
+    Ok(Some(Box::new(Compressing {
+        stream,
+        encoder: comp.encoder(coding),
+        buf: Vec::new(),
+    })))
+}
+
+/// Sends a `200` whose body is all of `body` (`len` bytes): with the head when small, else
+/// streamed in bounded chunks.
+fn send_whole(
+    out: &mut Output<'_>,
+    headers: &[(&str, &[u8])],
+    is_head: bool,
+    len: u64,
+    body: Body,
+) -> Result<Option<Box<dyn Responder>>, AppError> {
+    if is_head || len == 0 {
+        out.head(200, headers, BodyKind::Length(len))?;
+        out.end()?;
+        return Ok(None);
+    }
+    let pieces = vec![Piece::Range(0, len)];
+    let mut stream = match body {
+        Body::Memory(memory) => Stream::new(None, memory, pieces),
+        Body::File(file) => Stream::new(Some(file), Memory::Static(&[]), pieces),
+    };
+    let small = len <= INLINE_MAX && usize::try_from(len).is_ok_and(|n| n <= out.room());
+    if small {
+        let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+        stream.read_all(&mut bytes)?;
+        if bytes.len() as u64 != len {
+            return Err(AppError("file shrank while being read".into()));
+        }
+        out.full(200, headers, &bytes)?;
+        return Ok(None);
+    }
+    out.head(200, headers, BodyKind::Length(len))?;
+    Ok(Some(Box::new(stream)))
+}
+
+/// The precompressed `PATH.gz` next to a file, when it is a regular file (not a link) at least
+/// as new as the file.
+fn fresh_sidecar(path: &Path, mtime: Option<SystemTime>) -> Option<(File, Metadata)> {
+    let mtime = mtime?;
+    let mut name = path.as_os_str().to_owned();
+    name.push(".gz");
+    let sidecar = PathBuf::from(name);
+    if !std::fs::symlink_metadata(&sidecar).ok()?.is_file() {
+        return None;
+    }
+    let file = File::open(&sidecar).ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() || meta.modified().ok()? < mtime {
+        return None;
+    }
+    Some((file, meta))
+}
+
+/// The tag of a sidecar variant: the identity's tag plus the sidecar's size and mtime, so it
+/// changes with either file.
+fn sidecar_tag(identity: &str, sidecar: &Metadata) -> String {
+    let core = identity.strip_suffix('"').unwrap_or(identity);
+    let mtime = sidecar
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .unwrap_or_default();
+    format!(
+        "{core}-gzip-{:x}-{:x}-{:x}\"",
+        sidecar.len(),
+        mtime.as_secs(),
+        mtime.subsec_nanos()
+    )
+}
+
+/// A large file compressed while it is sent: one bounded read per step, only while the
+/// socket keeps up, so at most one chunk and the compressor's window are held.
+struct Compressing {
+    stream: Stream,
+    encoder: Encoder,
+    buf: Vec<u8>,
+}
+
+impl Responder for Compressing {
+    fn produce(&mut self, out: &mut Output<'_>) -> Result<Produce, AppError> {
+        let max = FILE_CHUNK.min(out.room().max(4096));
+        self.buf.clear();
+        match self.stream.next_chunk(max)? {
+            Some(chunk) => {
+                self.encoder
+                    .write(chunk, Flush::None, &mut self.buf)
+                    .map_err(|e| AppError(e.to_string()))?;
+                if !self.buf.is_empty() {
+                    out.data(&self.buf)?;
+                }
+                Ok(Produce::More)
+            }
+            None => {
+                self.encoder
+                    .finish(&mut self.buf)
+                    .map_err(|e| AppError(e.to_string()))?;
+                out.data(&self.buf)?;
+                out.end()?;
+                Ok(Produce::Done)
+            }
+        }
+    }
 }
 
 /// The range decision for a GET (HEAD and others ignore `Range`, RFC 9110 section 14.2).
@@ -974,6 +1277,8 @@ mod tests {
     use std::time::{Duration, Instant, SystemTime};
     use weft_core::{Connection, Event, HttpDate, Limits, Now};
 
+    use crate::compress::compress_all;
+    use crate::compress::tests::decode;
     use crate::ExchangeStats;
 
     /// Mon, 01 Jan 2024 00:00:00 GMT, plus 5 ns.
@@ -1519,6 +1824,207 @@ mod tests {
         assert_eq!(
             get(&files, "/hello.txt", &[]).header("etag"),
             Some(expected.as_str())
+        );
+    }
+
+    fn dechunk(mut body: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        loop {
+            let line = body.windows(2).position(|w| w == b"\r\n").unwrap();
+            let n = usize::from_str_radix(std::str::from_utf8(&body[..line]).unwrap(), 16).unwrap();
+            if n == 0 {
+                return out;
+            }
+            out.extend_from_slice(&body[line + 2..line + 2 + n]);
+            body = &body[line + 2 + n + 2..];
+        }
+    }
+
+    fn write_at(path: &Path, bytes: &[u8], mtime: Duration) {
+        std::fs::write(path, bytes).unwrap();
+        let f = File::options().write(true).open(path).unwrap();
+        f.set_modified(UNIX_EPOCH + mtime).unwrap();
+    }
+
+    fn text(n: usize) -> Vec<u8> {
+        (0..n)
+            .map(|i| format!("{i:06} the weft and the warp\n"))
+            .collect::<String>()
+            .into_bytes()
+    }
+
+    #[test]
+    fn compressed_variants_are_cached_per_tag() {
+        let (files, dir) = disk();
+        let body = text(200);
+        write_at(&dir.join("t.txt"), &body, Duration::new(MTIME, 7));
+        let a = get(&files, "/t.txt", &["Accept-Encoding: gzip"]);
+        assert_eq!(a.status, 200);
+        assert_eq!(a.header("content-encoding"), Some("gzip"));
+        assert_eq!(a.header("vary"), Some("Accept-Encoding"));
+        assert_eq!(a.header("accept-ranges"), None);
+        let tag = format!("\"{:x}-65920080-7\"", body.len());
+        assert_eq!(
+            a.header("etag"),
+            Some(&*variant_tag(tag.as_bytes(), Coding::Gzip))
+        );
+        assert_eq!(decode(Coding::Gzip, &a.body), body);
+        let key = dir.join("t.txt").to_string_lossy().into_owned();
+        let cached = files.compressor.cached(&key, Coding::Gzip, &tag).unwrap();
+        assert_eq!(&*cached, &a.body[..]);
+        // The same bytes again, and HEAD has the same length.
+        assert_eq!(
+            get(&files, "/t.txt", &["Accept-Encoding: gzip"]).body,
+            a.body
+        );
+        let h = method(&files, "HEAD", "/t.txt", &["Accept-Encoding: gzip"]);
+        assert_eq!(h.header("content-length"), a.header("content-length"));
+        assert!(h.body.is_empty());
+        // The file changes: a new tag, a new variant from the new bytes.
+        let body2 = text(300);
+        write_at(&dir.join("t.txt"), &body2, Duration::new(MTIME, 9));
+        let b = get(&files, "/t.txt", &["Accept-Encoding: deflate, gzip;q=0.5"]);
+        assert_eq!(b.header("content-encoding"), Some("deflate"));
+        assert_eq!(decode(Coding::Deflate, &b.body), body2);
+        let b = get(&files, "/t.txt", &["Accept-Encoding: gzip"]);
+        assert_eq!(decode(Coding::Gzip, &b.body), body2);
+        // Uncached: the same answer, nothing kept.
+        let opts = StaticOptions {
+            compress: CompressOptions {
+                cache_bytes: 0,
+                ..CompressOptions::default()
+            },
+            ..StaticOptions::default()
+        };
+        let uncached = StaticFiles::new(Some(dir.to_path_buf()), opts);
+        let c = get(&uncached, "/t.txt", &["Accept-Encoding: gzip"]);
+        assert_eq!(c.body, b.body);
+        assert!(uncached
+            .compressor
+            .cached(&key, Coding::Gzip, b.header("etag").unwrap_or(""))
+            .is_none());
+    }
+
+    #[test]
+    fn sidecar_only_when_fresh_and_not_a_link() {
+        let (files, dir) = disk();
+        let body = text(100);
+        let sidecar = compress_all(Coding::Gzip, 1, &body).unwrap();
+        write_at(&dir.join("s.txt"), &body, Duration::new(MTIME, 5));
+        // Older than the file: stale, ignored.
+        write_at(
+            &dir.join("s.txt.gz"),
+            &sidecar,
+            Duration::new(MTIME - 10, 0),
+        );
+        let a = get(&files, "/s.txt", &["Accept-Encoding: gzip"]);
+        assert_ne!(a.body, sidecar);
+        assert_eq!(decode(Coding::Gzip, &a.body), body);
+        // Fresh: served as it is, with its own tag.
+        write_at(
+            &dir.join("s.txt.gz"),
+            &sidecar,
+            Duration::new(MTIME + 10, 0),
+        );
+        let b = get(&files, "/s.txt", &["Accept-Encoding: gzip"]);
+        assert_eq!(b.body, sidecar);
+        let tag = b.header("etag").unwrap().to_string();
+        assert!(tag.contains("-gzip-") && tag != a.header("etag").unwrap());
+        // Its tag revalidates; deflate does not use it.
+        let nm = get(
+            &files,
+            "/s.txt",
+            &["Accept-Encoding: gzip", &format!("If-None-Match: {tag}")],
+        );
+        assert_eq!(nm.status, 304);
+        let d = get(&files, "/s.txt", &["Accept-Encoding: deflate"]);
+        assert_eq!(decode(Coding::Deflate, &d.body), body);
+        // A symbolic link as the sidecar is not followed.
+        #[cfg(unix)]
+        {
+            std::fs::remove_file(dir.join("s.txt.gz")).unwrap();
+            write_at(
+                &dir.join("elsewhere.gz"),
+                &sidecar,
+                Duration::new(MTIME + 10, 0),
+            );
+            std::os::unix::fs::symlink(dir.join("elsewhere.gz"), dir.join("s.txt.gz")).unwrap();
+            let e = get(&files, "/s.txt", &["Accept-Encoding: gzip"]);
+            assert_ne!(e.body, sidecar);
+            assert_eq!(decode(Coding::Gzip, &e.body), body);
+        }
+    }
+
+    #[test]
+    fn large_files_are_compressed_while_sent() {
+        let (files, dir) = disk();
+        let body = text(60_000); // 1.8 MB, above WHOLE_MAX
+        assert!(body.len() as u64 > WHOLE_MAX);
+        write_at(&dir.join("big.txt"), &body, Duration::new(MTIME, 5));
+        // `request` checks that the producer never overfills the transmit window.
+        let a = get(&files, "/big.txt", &["Accept-Encoding: gzip"]);
+        assert_eq!(a.status, 200);
+        assert_eq!(a.header("transfer-encoding"), Some("chunked"));
+        assert_eq!(a.header("content-length"), None);
+        assert_eq!(decode(Coding::Gzip, &dechunk(&a.body)), body);
+        let h = method(&files, "HEAD", "/big.txt", &["Accept-Encoding: gzip"]);
+        assert_eq!(h.header("transfer-encoding"), Some("chunked"));
+        assert!(h.body.is_empty());
+    }
+
+    #[test]
+    fn negotiation_rules_for_files() {
+        let (files, dir) = disk();
+        let body = text(200);
+        write_at(&dir.join("n.txt"), &body, Duration::new(MTIME, 5));
+        // Range: identity 206 with Vary; identity excluded: the range is ignored.
+        let r = get(
+            &files,
+            "/n.txt",
+            &["Accept-Encoding: gzip", "Range: bytes=0-9"],
+        );
+        assert_eq!(r.status, 206);
+        assert_eq!(r.header("content-encoding"), None);
+        assert_eq!(r.header("vary"), Some("Accept-Encoding"));
+        assert_eq!(r.body, &body[..10]);
+        let r = get(
+            &files,
+            "/n.txt",
+            &["Accept-Encoding: identity;q=0, gzip", "Range: bytes=0-9"],
+        );
+        assert_eq!(r.status, 200);
+        assert_eq!(decode(Coding::Gzip, &r.body), body);
+        // Nothing acceptable.
+        assert_eq!(
+            get(&files, "/n.txt", &["Accept-Encoding: *;q=0"]).status,
+            406
+        );
+        // Below the threshold: identity with Vary.
+        let small = get(&files, "/hello.txt", &["Accept-Encoding: gzip"]);
+        assert_eq!(small.header("content-encoding"), None);
+        assert_eq!(small.header("vary"), Some("Accept-Encoding"));
+        // A type never compressed: no Vary, no 406.
+        let bin = get(&files, "/big.bin", &["Accept-Encoding: identity;q=0, gzip"]);
+        assert_eq!(bin.status, 200);
+        assert_eq!(bin.header("vary"), None);
+        // Compression off: nothing negotiated.
+        let opts = StaticOptions {
+            compress: CompressOptions {
+                level: 0,
+                ..CompressOptions::default()
+            },
+            ..StaticOptions::default()
+        };
+        let off = StaticFiles::new(Some(dir.to_path_buf()), opts);
+        let o = get(&off, "/n.txt", &["Accept-Encoding: gzip"]);
+        assert_eq!(
+            (o.header("vary"), o.header("content-encoding")),
+            (None, None)
+        );
+        assert_eq!(o.body, body);
+        assert_eq!(
+            get(&off, "/n.txt", &["Accept-Encoding: identity;q=0"]).status,
+            200
         );
     }
 }

@@ -130,6 +130,12 @@ pub enum Check {
     Body(Vec<u8>),
     /// Decoded body has this length.
     BodyLength(usize),
+    /// The body after removing the content coding (`Content-Encoding`) equals these bytes.
+    DecodedBody(Vec<u8>),
+    /// The body after removing the content coding has this length.
+    DecodedBodyLength(usize),
+    /// A chunked body whose chunks, decoded one after the other, each end at a line end.
+    FlushedLines,
 }
 
 /// An assertion bound to a response number (1-based, interim 1xx responses
@@ -393,7 +399,7 @@ pub fn parse_case(name: &str, path: &Path, text: &[u8]) -> Result<Case, ParseErr
                 }
                 PayloadTarget::Body => match assertions.last_mut() {
                     Some(Assertion {
-                        check: Check::Body(b),
+                        check: Check::Body(b) | Check::DecodedBody(b),
                         ..
                     }) => b.extend_from_slice(&bytes),
                     _ => unreachable!("open body payload without a body assertion"),
@@ -597,8 +603,24 @@ pub fn parse_case(name: &str, path: &Path, text: &[u8]) -> Result<Case, ParseErr
                 expect_responses = Some(n);
                 saw_assertion_line = lineno;
             }
-            "expect-status" | "expect-header" | "expect-no-header" | "expect-body"
-            | "expect-body-length" => {
+            "expect-flushed-lines" => {
+                if has_colon {
+                    return Err(err(lineno, "expect-flushed-lines takes no value".into()));
+                }
+                assertions.push(Assertion {
+                    response: current_response,
+                    check: Check::FlushedLines,
+                    line: lineno,
+                });
+                saw_assertion_line = lineno;
+            }
+            "expect-status"
+            | "expect-header"
+            | "expect-no-header"
+            | "expect-body"
+            | "expect-body-length"
+            | "expect-decoded-body"
+            | "expect-decoded-body-length" => {
                 need_colon(has_colon)?;
                 let check = match name.as_str() {
                     "expect-status" => Check::Status(
@@ -614,6 +636,17 @@ pub fn parse_case(name: &str, path: &Path, text: &[u8]) -> Result<Case, ParseErr
                     "expect-body" => {
                         open_payload = Some(PayloadTarget::Body);
                         Check::Body(unescape(text_value).map_err(|(_, m)| err(lineno, m))?)
+                    }
+                    "expect-decoded-body" => {
+                        open_payload = Some(PayloadTarget::Body);
+                        Check::DecodedBody(unescape(text_value).map_err(|(_, m)| err(lineno, m))?)
+                    }
+                    "expect-decoded-body-length" => {
+                        let s = plain_str()?;
+                        Check::DecodedBodyLength(
+                            s.parse::<usize>()
+                                .map_err(|_| err(lineno, format!("bad body length {s:?}")))?,
+                        )
                     }
                     _ => {
                         let s = plain_str()?;
@@ -828,6 +861,29 @@ mod tests {
         assert_eq!(c.steps, vec![Step::Send(b"GET /a#b HTTP/1.1 x  ".to_vec())]);
         // An empty expect: means "no bytes at all".
         assert_eq!(c.expect, Expectation::Exact(Vec::new()));
+    }
+
+    #[test]
+    fn decoded_body_directives() {
+        let c = parse(
+            "send: GET / HTTP/1.1\\r\\n\\r\\n\n\
+             expect-decoded-body: 1 sheep\\n\n\
+             + 2 sheep\\n\n\
+             expect-decoded-body-length: 16\n\
+             expect-flushed-lines\n",
+        )
+        .unwrap();
+        let Expectation::Assert { assertions, .. } = &c.expect else {
+            panic!()
+        };
+        assert_eq!(
+            assertions[0].check,
+            Check::DecodedBody(b"1 sheep\n2 sheep\n".to_vec())
+        );
+        assert_eq!(assertions[1].check, Check::DecodedBodyLength(16));
+        assert_eq!(assertions[2].check, Check::FlushedLines);
+        assert!(parse("send: x\nexpect-flushed-lines: yes\n").is_err());
+        assert!(parse("send: x\nexpect-decoded-body-length: many\n").is_err());
     }
 
     #[test]

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod case;
+pub mod decode;
 pub mod diff;
 pub mod escape;
 pub mod fuzz;

@@ -28,6 +28,8 @@ pub struct Response {
     pub body: Vec<u8>,
     /// Chunked trailer fields.
     pub trailers: Vec<(String, Vec<u8>)>,
+    /// The sizes of the data chunks of a chunked body, in order (empty otherwise).
+    pub chunks: Vec<usize>,
     pub framing: Framing,
     /// Byte range of the whole response in the stream.
     pub start: usize,
@@ -247,6 +249,7 @@ fn parse_one(data: &[u8], start: usize, method: &str, eof: bool) -> Step {
         headers,
         body: Vec::new(),
         trailers: Vec::new(),
+        chunks: Vec::new(),
         framing: Framing::NoBody,
         start,
         end: body_start,
@@ -270,8 +273,9 @@ fn parse_one(data: &[u8], start: usize, method: &str, eof: bool) -> Step {
         if last.eq_ignore_ascii_case(b"chunked") {
             resp.framing = Framing::Chunked;
             return match dechunk(data, body_start) {
-                Ok(Some((body, trailers, end))) => {
+                Ok(Some((body, trailers, end, chunks))) => {
                     resp.body = body;
+                    resp.chunks = chunks;
                     resp.trailers = trailers;
                     resp.end = end;
                     Step::Done(resp)
@@ -333,12 +337,13 @@ fn close_delimited(mut resp: Response, data: &[u8], eof: bool) -> Step {
     Step::Done(resp)
 }
 
-type Dechunked = (Vec<u8>, Vec<(String, Vec<u8>)>, usize);
+type Dechunked = (Vec<u8>, Vec<(String, Vec<u8>)>, usize, Vec<usize>);
 
 /// Decodes a chunked body starting at `pos`. `Ok(None)` means more bytes
 /// are needed.
 fn dechunk(data: &[u8], mut pos: usize) -> Result<Option<Dechunked>, (usize, String)> {
     let mut body = Vec::new();
+    let mut chunks = Vec::new();
     loop {
         let Some(nl) = find(&data[pos..], b"\r\n") else {
             return Ok(None);
@@ -361,18 +366,19 @@ fn dechunk(data: &[u8], mut pos: usize) -> Result<Option<Dechunked>, (usize, Str
         if size == 0 {
             // Trailer section: field lines up to an empty line.
             if data[pos..].starts_with(b"\r\n") {
-                return Ok(Some((body, Vec::new(), pos + 2)));
+                return Ok(Some((body, Vec::new(), pos + 2, chunks)));
             }
             let Some(end) = find(&data[pos..], b"\r\n\r\n") else {
                 return Ok(None);
             };
             let trailers = parse_fields(&data[pos..pos + end], pos)?;
-            return Ok(Some((body, trailers, pos + end + 4)));
+            return Ok(Some((body, trailers, pos + end + 4, chunks)));
         }
         if data.len() < pos + size + 2 {
             return Ok(None);
         }
         body.extend_from_slice(&data[pos..pos + size]);
+        chunks.push(size);
         if &data[pos + size..pos + size + 2] != b"\r\n" {
             return Err((pos + size, "chunk data not followed by CRLF".into()));
         }

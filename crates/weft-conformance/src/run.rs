@@ -9,6 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::case::{Case, Check, ConnExpect, Expectation, Mode, Step};
+use crate::decode::{check_flushed_lines, decode, Coding};
 use crate::diff;
 use crate::escape::escape_bytes;
 use crate::response::{normalize_dates, parse_responses, Response, Tail};
@@ -384,6 +385,12 @@ fn describe_end(t: &Transcript) -> String {
     s
 }
 
+/// The body of `resp` with its content coding removed.
+fn decoded(resp: &Response) -> Result<Vec<u8>, String> {
+    let coding = Coding::from_field(&resp.header_values("content-encoding"))?;
+    decode(coding, &resp.body)
+}
+
 fn check_response(n: usize, resp: &Response, check: &Check) -> Option<String> {
     match check {
         Check::Status(p) => (!p.matches(resp.status)).then(|| {
@@ -440,6 +447,42 @@ fn check_response(n: usize, resp: &Response, check: &Check) -> Option<String> {
                 resp.body.len()
             )
         }),
+        Check::DecodedBody(want) => match decoded(resp) {
+            Err(e) => Some(format!("response {n}: {e}")),
+            Ok(body) => (body != *want).then(|| {
+                format!(
+                    "response {n}: decoded body differs\n{}",
+                    diff::render(want, &body).trim_end_matches('\n')
+                )
+            }),
+        },
+        Check::DecodedBodyLength(len) => match decoded(resp) {
+            Err(e) => Some(format!("response {n}: {e}")),
+            Ok(body) => (body.len() != *len).then(|| {
+                format!(
+                    "response {n}: expected a decoded body of {len} bytes, got {}",
+                    body.len()
+                )
+            }),
+        },
+        Check::FlushedLines => {
+            if resp.chunks.is_empty() {
+                return Some(format!("response {n}: not a chunked body with data"));
+            }
+            let coding = match Coding::from_field(&resp.header_values("content-encoding")) {
+                Ok(c) => c,
+                Err(e) => return Some(format!("response {n}: {e}")),
+            };
+            let mut chunks = Vec::with_capacity(resp.chunks.len());
+            let mut at = 0;
+            for &size in &resp.chunks {
+                chunks.push(&resp.body[at..at + size]);
+                at += size;
+            }
+            check_flushed_lines(coding, &chunks)
+                .err()
+                .map(|e| format!("response {n}: not flushed line by line: {e}"))
+        }
     }
 }
 

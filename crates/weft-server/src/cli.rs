@@ -41,6 +41,12 @@ options:
                            ping closes the session after --ws-ping-timeout (default 10)
   --ws-ping-timeout SECS
   --ws-no-deflate          refuse permessage-deflate
+  --compress-level N       gzip/deflate level for negotiated responses: 1 (fastest) to 9
+                           (best); 0 turns compression off (default 6)
+  --compress-min-size BYTES
+                           bodies shorter than this are not compressed (default 1024)
+  --compress-cache BYTES   memory for compressed file variants per worker (default 16777216;
+                           0: compress on every request)
   --quiet                  no access log
   -h, --help               this text
   -V, --version            the version
@@ -215,6 +221,19 @@ pub fn parse(args: &[String], default_workers: usize) -> Result<Command, String>
             "--etag-inode" => config.files.etag_inode = true,
             "--file-cache" => config.files.memory_cache = number(flag, value(flag, &mut it)?)?,
             "--cache-control" => cache_control(&mut config.files, value(flag, &mut it)?)?,
+            "--compress-level" => {
+                let level: u8 = number(flag, value(flag, &mut it)?)?;
+                if level > 9 {
+                    return Err("--compress-level: must be between 0 (off) and 9".into());
+                }
+                config.files.compress.level = level;
+            }
+            "--compress-min-size" => {
+                config.files.compress.min_size = number(flag, value(flag, &mut it)?)?
+            }
+            "--compress-cache" => {
+                config.files.compress.cache_bytes = number(flag, value(flag, &mut it)?)?
+            }
             _ if flag.starts_with('-') => return Err(format!("unknown option: {flag}")),
             _ if config.root.is_none() => config.root = Some(PathBuf::from(flag)),
             _ => return Err(format!("unexpected argument: {flag}")),
@@ -289,6 +308,28 @@ mod tests {
         assert!(parse(&args("serve --cache-control nothing"), 1).is_err());
         assert!(parse(&args("serve --cache-control html="), 1).is_err());
         assert!(parse(&args("serve --cache-control"), 1).is_err());
+    }
+
+    #[test]
+    fn parses_compression_options() {
+        let Ok(Command::Serve(c)) = parse(&args("serve"), 1) else {
+            panic!("not serve");
+        };
+        assert_eq!(c.files.compress, weft_app::CompressOptions::default());
+        assert_eq!(c.files.compress.level, 6);
+        let Ok(Command::Serve(c)) = parse(
+            &args("serve --compress-level 0 --compress-min-size 10 --compress-cache 0"),
+            1,
+        ) else {
+            panic!("not serve");
+        };
+        assert_eq!(c.files.compress.level, 0);
+        assert_eq!(c.files.compress.min_size, 10);
+        assert_eq!(c.files.compress.cache_bytes, 0);
+        assert!(parse(&args("serve --compress-level 10"), 1).is_err());
+        assert!(parse(&args("serve --compress-level x"), 1).is_err());
+        assert!(parse(&args("serve --compress-min-size"), 1).is_err());
+        assert!(parse(&args("serve --compress-cache -1"), 1).is_err());
     }
 
     #[test]
