@@ -19,6 +19,9 @@ pub struct Readiness {
     pub token: Token,
     pub readable: bool,
     pub writable: bool,
+    /// The peer's FIN (or an error) is already queued behind any data: reads must go on until
+    /// one reports it, even after a short read.
+    pub read_closed: bool,
 }
 
 /// The result of a non-blocking read.

@@ -105,6 +105,8 @@ struct Conn {
     waiting_body: bool,
     readable: bool,
     writable: bool,
+    /// The backend saw the peer's FIN: reads continue past short ones until EOF is read.
+    read_closed: bool,
     /// Bytes the next read asks for: doubled after a read that filled it, back towards
     /// `READ_CHUNK` after small ones; an idle buffer larger than this is freed.
     read_chunk: usize,
@@ -254,6 +256,7 @@ impl<B: Backend, A: App> EventLoop<B, A> {
                 if let Some(Some(conn)) = self.conns.get_mut(r.token) {
                     conn.readable |= r.readable;
                     conn.writable |= r.writable;
+                    conn.read_closed |= r.read_closed;
                     self.process(r.token, now);
                 }
             }
@@ -290,6 +293,7 @@ impl<B: Backend, A: App> EventLoop<B, A> {
                         waiting_body: false,
                         readable: true,
                         writable: true,
+                        read_closed: false,
                         read_chunk: READ_CHUNK,
                         burst: 0,
                         eof: false,
@@ -427,8 +431,10 @@ impl<B: Backend, A: App> EventLoop<B, A> {
                         if n < asked {
                             // A short read emptied the socket's receive queue: both backends
                             // report the next arrival (epoll's edge, a WASI poll), so the read
-                            // that would only say WouldBlock is skipped.
-                            conn.readable = false;
+                            // that would only say WouldBlock is skipped. Not when the FIN is
+                            // already queued: its edge has been reported and will not come
+                            // again, so the next read must find it.
+                            conn.readable = conn.read_closed;
                             if conn.burst < conn.read_chunk / 4 {
                                 conn.read_chunk = (conn.read_chunk / 2).max(READ_CHUNK);
                             }

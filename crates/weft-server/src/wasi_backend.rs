@@ -215,6 +215,8 @@ impl WasiBackend {
                         token,
                         readable: true,
                         writable: false,
+                        // A stream at its end polls ready again: no hint needed.
+                        read_closed: false,
                     });
                 }
                 Some(&Interest::Write(token)) => {
@@ -223,6 +225,7 @@ impl WasiBackend {
                         token,
                         readable: false,
                         writable: true,
+                        read_closed: false,
                     });
                 }
                 None => {}
