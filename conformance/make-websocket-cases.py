@@ -106,3 +106,14 @@ TEXT=b'the quick brown fox jumps over the lazy dog; '*8
 case('deflate-large-echo-compressed','with deflate negotiated, a 360-byte repetitive text comes back compressed (RSV1 set)',[hs(extra=PMD), frame(1,TEXT)])
 case('deflate-small-window-rle','server_max_window_bits=10: the reply is still compressed, with matches a 1 KiB window can decode',[hs(extra='Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=10\\r\\n'), frame(1,TEXT)])
 case('deflate-context-takeover-two-messages','the second compressed reply may refer to the first (context takeover)',[hs(extra=PMD), frame(1,TEXT)+frame(1,TEXT)])
+# Idle pings (the harness starts weft with --ws-ping-interval 2 --ws-ping-timeout 1).
+def idle(name, desc, steps, settings, tail):
+    lines=['desc: '+desc]+settings
+    for s in steps:
+        lines.append(s if s.startswith('wait:') else 'send: '+s)
+    lines += ['expect:', tail]
+    open(os.path.join(D,name+'.case'),'w').write('\n'.join(lines)+'\n')
+idle('idle-ping-unanswered-1001','an idle session is pinged after 2 s; with no answer it gets Close 1001 "ping timeout" 1 s later, and TCP is closed after the close timeout',
+     [H], ['modes: whole','timeout: 12s','quiet: 9s'], 'expect-close')
+idle('idle-ping-answered-stays-open','a session that answers the idle ping with a pong is pinged again and stays open',
+     [H,'wait: 2500ms',esc(frame(10,b'weft')),'wait: 2500ms'], ['modes: whole','timeout: 8s'], 'expect-open')

@@ -193,6 +193,12 @@ fn serve_args(site: OsString) -> Vec<OsString> {
         "4".into(),
         "--body-timeout".into(),
         "2".into(),
+        // WebSocket idle pings after 2 s, an unanswered one ends the session after 1 s more
+        // (conformance/cases/websocket/idle-*).
+        "--ws-ping-interval".into(),
+        "2".into(),
+        "--ws-ping-timeout".into(),
+        "1".into(),
         // The one origin the CORS cases (conformance/cases/middleware/) treat as allowed;
         // documented in conformance/README.md.
         "--cors-origin".into(),
