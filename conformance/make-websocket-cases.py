@@ -117,3 +117,6 @@ idle('idle-ping-unanswered-1001','an idle session is pinged after 2 s; with no a
      [H], ['modes: whole','timeout: 12s','quiet: 9s'], 'expect-close')
 idle('idle-ping-answered-stays-open','a session that answers the idle ping with a pong is pinged again and stays open',
      [H,'wait: 2500ms',esc(frame(10,b'weft')),'wait: 2500ms'], ['modes: whole','timeout: 8s'], 'expect-open')
+# Origins (the harness starts weft with --ws-origin http://allowed.example).
+case('origin-allowed','a handshake from the allowed origin opens a session',[hs(extra='Origin: http://allowed.example\\r\\n')])
+raw('origin-refused-403','a handshake from another origin is refused with 403 (RFC 6455 section 10.2)',hs(extra='Origin: http://evil.example\\r\\n'))

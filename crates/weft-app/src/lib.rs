@@ -43,5 +43,6 @@ pub use middleware::{AccessLog, Chain, Cors, Flow, Middleware, SecurityHeaders};
 pub use router::{HandlerResult, MethodSet, Request, Router};
 pub use static_files::{StaticFiles, StaticOptions};
 pub use websocket::{
-    Message, Notifier, PendingUpgrade, Wake, WebSocketHandler, WsOptions, WsOutput,
+    allow_origins, Message, Notifier, OriginCheck, PendingUpgrade, Wake, WebSocketHandler,
+    WsOptions, WsOutput,
 };

@@ -102,6 +102,13 @@ impl<'c> WsOutput<'c> {
     }
 }
 
+fn origin_allowed(options: &WsOptions, head: &RequestHead<'_>) -> bool {
+    options
+        .origin_check
+        .as_ref()
+        .is_none_or(|check| check(head.headers.get("origin")))
+}
+
 fn send_error(e: WsSendError) -> AppError {
     AppError(format!("websocket send: {e}"))
 }
@@ -124,8 +131,24 @@ pub trait WebSocketHandler {
     }
 }
 
+/// Decides whether a handshake's `Origin` (the field's value; `None` without one) may open a
+/// session. A browser always sends `Origin`, so this is how a server keeps other sites' pages
+/// from using a user's browser against it (RFC 6455 section 10.2).
+pub type OriginCheck = Arc<dyn Fn(Option<&[u8]>) -> bool + Send + Sync>;
+
+/// An [`OriginCheck`] that accepts the listed origins (compared ASCII case-insensitively) and
+/// requests without `Origin` (clients that are not browsers).
+pub fn allow_origins(origins: Vec<String>) -> OriginCheck {
+    Arc::new(move |origin: Option<&[u8]>| match origin {
+        None => true,
+        Some(origin) => origins
+            .iter()
+            .any(|allowed| allowed.as_bytes().eq_ignore_ascii_case(origin)),
+    })
+}
+
 /// What [`Output::accept_websocket`] negotiates for a route.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct WsOptions {
     /// Subprotocols spoken, in preference order.
     pub protocols: Vec<&'static str>,
@@ -133,6 +156,19 @@ pub struct WsOptions {
     pub deflate: bool,
     /// Frame and message limits, ping and close timing (its `deflate` is set by negotiation).
     pub config: WsConfig,
+    /// Which origins may open a session (`None`: any); a refused one gets `403`.
+    pub origin_check: Option<OriginCheck>,
+}
+
+impl std::fmt::Debug for WsOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsOptions")
+            .field("protocols", &self.protocols)
+            .field("deflate", &self.deflate)
+            .field("config", &self.config)
+            .field("origin_check", &self.origin_check.is_some())
+            .finish()
+    }
 }
 
 impl Default for WsOptions {
@@ -141,6 +177,7 @@ impl Default for WsOptions {
             protocols: Vec::new(),
             deflate: true,
             config: WsConfig::default(),
+            origin_check: None,
         }
     }
 }
@@ -162,8 +199,9 @@ impl std::fmt::Debug for PendingUpgrade {
 impl Output<'_> {
     /// Answers a WebSocket handshake: `101 Switching Protocols` with the negotiated
     /// subprotocol and extension, and `handler` runs the session; or, for a request that is
-    /// not a valid handshake, the handshake error's status (400, 405 or 426) with its fields.
-    /// Returns whether the session was accepted.
+    /// not a valid handshake, the handshake error's status (400, 405 or 426) with its fields;
+    /// or `403` for an origin the options' check refuses. Returns whether the session was
+    /// accepted.
     pub fn accept_websocket(
         &mut self,
         head: &RequestHead<'_>,
@@ -175,6 +213,14 @@ impl Output<'_> {
             deflate: options.deflate,
         };
         let handshake = match check_handshake(head, &handshake_options) {
+            Ok(_) if !origin_allowed(options, head) => {
+                self.full(
+                    403,
+                    &[("Content-Type", b"text/plain; charset=utf-8")],
+                    b"this origin may not open a WebSocket here\n",
+                )?;
+                return Ok(false);
+            }
             Ok(h) => h,
             Err(e) => {
                 let mut fields: Vec<(&str, &[u8])> = e.headers().to_vec();

@@ -199,6 +199,9 @@ fn serve_args(site: OsString) -> Vec<OsString> {
         "2".into(),
         "--ws-ping-timeout".into(),
         "1".into(),
+        // The one origin the WebSocket origin cases accept (websocket/origin-*).
+        "--ws-origin".into(),
+        "http://allowed.example".into(),
         // The one origin the CORS cases (conformance/cases/middleware/) treat as allowed;
         // documented in conformance/README.md.
         "--cors-origin".into(),

@@ -41,6 +41,9 @@ options:
                            ping closes the session after --ws-ping-timeout (default 10)
   --ws-ping-timeout SECS
   --ws-no-deflate          refuse permessage-deflate
+  --ws-origin ORIGIN       only pages from ORIGIN (scheme://host[:port]) may open the WebSocket
+                           endpoints (403 otherwise; clients that send no Origin are let in);
+                           repeatable; default: any origin
   --compress-level N       gzip/deflate level for negotiated responses: 1 (fastest) to 9
                            (best); 0 turns compression off (default 6)
   --compress-min-size BYTES
@@ -70,9 +73,20 @@ pub struct ServeConfig {
     pub ws_chat: weft_app::WsOptions,
     /// The chat room every worker shares.
     pub chat_room: std::sync::Arc<weft_app::chat::ChatRoom>,
+    /// `--ws-origin` values: the origins allowed to open WebSocket sessions (empty: any).
+    pub ws_origins: Vec<String>,
 }
 
 impl ServeConfig {
+    /// `options` with the `--ws-origin` check, when origins were given.
+    fn ws_options(&self, options: &weft_app::WsOptions) -> weft_app::WsOptions {
+        let mut options = options.clone();
+        if !self.ws_origins.is_empty() {
+            options.origin_check = Some(weft_app::allow_origins(self.ws_origins.clone()));
+        }
+        options
+    }
+
     /// The part of the configuration the demo application takes.
     pub fn demo(&self) -> weft_app::demo::DemoConfig {
         weft_app::demo::DemoConfig {
@@ -80,8 +94,8 @@ impl ServeConfig {
             access_log: self.access_log,
             cors_origins: self.cors_origins.clone(),
             files: self.files.clone(),
-            ws_echo: self.ws_echo.clone(),
-            ws_chat: self.ws_chat.clone(),
+            ws_echo: self.ws_options(&self.ws_echo),
+            ws_chat: self.ws_options(&self.ws_chat),
             chat_room: std::sync::Arc::clone(&self.chat_room),
         }
     }
@@ -159,6 +173,7 @@ pub fn parse(args: &[String], default_workers: usize) -> Result<Command, String>
         ws_echo: weft_app::WsOptions::default(),
         ws_chat: weft_app::demo::chat_options(),
         chat_room: std::sync::Arc::default(),
+        ws_origins: Vec::new(),
     };
     while let Some(arg) = it.next() {
         let flag = arg.as_str();
@@ -206,6 +221,14 @@ pub fn parse(args: &[String], default_workers: usize) -> Result<Command, String>
                 let t = seconds(flag, value(flag, &mut it)?)?;
                 config.ws_echo.config.ping_timeout = t;
                 config.ws_chat.config.ping_timeout = t;
+            }
+            "--ws-origin" => {
+                let v = value(flag, &mut it)?;
+                if v == "*" {
+                    return Err("--ws-origin: any origin is the default; omit the flag".into());
+                }
+                weft_app::Cors::new(&[v]).map_err(|e| format!("--ws-origin: {e}"))?;
+                config.ws_origins.push(v.clone());
             }
             "--ws-no-deflate" => {
                 config.ws_echo.deflate = false;
@@ -308,6 +331,40 @@ mod tests {
         assert!(parse(&args("serve --cache-control nothing"), 1).is_err());
         assert!(parse(&args("serve --cache-control html="), 1).is_err());
         assert!(parse(&args("serve --cache-control"), 1).is_err());
+    }
+
+    #[test]
+    fn parses_websocket_options() {
+        let Ok(Command::Serve(c)) = parse(
+            &args("serve --ws-max-message 100 --ws-ping-interval 3 --ws-ping-timeout 2 --ws-no-deflate --ws-origin http://a.example"),
+            1,
+        ) else {
+            panic!("not serve");
+        };
+        let demo = c.demo();
+        assert_eq!(demo.ws_echo.config.max_message, 100);
+        assert_eq!(
+            demo.ws_chat.config.max_message,
+            weft_app::demo::CHAT_MAX_MESSAGE
+        );
+        assert_eq!(
+            demo.ws_chat.config.ping_interval,
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(demo.ws_echo.config.ping_timeout, Duration::from_secs(2));
+        assert!(!demo.ws_echo.deflate && !demo.ws_chat.deflate);
+        let check = demo.ws_chat.origin_check.expect("an origin check");
+        assert!(check(Some(b"http://a.example")));
+        assert!(check(Some(b"HTTP://A.EXAMPLE")));
+        assert!(!check(Some(b"http://b.example")));
+        assert!(check(None));
+        let Ok(Command::Serve(c)) = parse(&args("serve"), 1) else {
+            panic!("not serve");
+        };
+        assert!(c.demo().ws_echo.origin_check.is_none());
+        assert!(parse(&args("serve --ws-origin *"), 1).is_err());
+        assert!(parse(&args("serve --ws-origin not-an-origin"), 1).is_err());
+        assert!(parse(&args("serve --ws-max-message 0"), 1).is_err());
     }
 
     #[test]
