@@ -120,3 +120,5 @@ idle('idle-ping-answered-stays-open','a session that answers the idle ping with 
 # Origins (the harness starts weft with --ws-origin http://allowed.example).
 case('origin-allowed','a handshake from the allowed origin opens a session',[hs(extra='Origin: http://allowed.example\\r\\n')])
 raw('origin-refused-403','a handshake from another origin is refused with 403 (RFC 6455 section 10.2)',hs(extra='Origin: http://evil.example\\r\\n'))
+# An offer naming server_max_window_bits=15 is accepted by naming it back (RFC 7692 7.1.2.1).
+case('deflate-server-window-15-named','an offer with server_max_window_bits=15 gets it named in the response',[hs(extra='Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=15\\r\\n')])

@@ -315,4 +315,10 @@ fn deflate_response_parameters() {
              server_max_window_bits=9; client_max_window_bits=10"
         )
     );
+    // Accepting an offer that names server_max_window_bits means naming it back (RFC 7692
+    // section 7.1.2.1), even at 15, the value its absence means.
+    assert_eq!(
+        response_extension("permessage-deflate; server_max_window_bits=15").as_deref(),
+        Some("permessage-deflate; server_max_window_bits=15")
+    );
 }

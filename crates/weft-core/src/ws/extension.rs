@@ -88,9 +88,18 @@ fn window_bits(value: &[u8]) -> Option<u8> {
     }
 }
 
+/// An accepted permessage-deflate offer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Accepted {
+    pub(crate) config: DeflateConfig,
+    /// The offer named `server_max_window_bits`: accepting it means naming it in the response
+    /// (RFC 7692 section 7.1.2.1), even at 15.
+    pub(crate) server_window_offered: bool,
+}
+
 /// Accepts one permessage-deflate offer (its parameters, after the extension token), or `None`
 /// when a parameter is unknown, repeated or has an invalid value.
-fn accept_offer<'a>(params: impl Iterator<Item = &'a [u8]>) -> Option<DeflateConfig> {
+fn accept_offer<'a>(params: impl Iterator<Item = &'a [u8]>) -> Option<Accepted> {
     let mut server_no_context_takeover = false;
     let mut client_no_context_takeover = false;
     let mut server_max_window_bits = None;
@@ -126,20 +135,21 @@ fn accept_offer<'a>(params: impl Iterator<Item = &'a [u8]>) -> Option<DeflateCon
             _ => return None,
         }
     }
-    Some(DeflateConfig {
-        server_no_context_takeover,
-        client_no_context_takeover,
-        server_max_window_bits: server_max_window_bits.unwrap_or(15),
-        client_max_window_bits: client_max_window_bits.unwrap_or(15),
+    Some(Accepted {
+        config: DeflateConfig {
+            server_no_context_takeover,
+            client_no_context_takeover,
+            server_max_window_bits: server_max_window_bits.unwrap_or(15),
+            client_max_window_bits: client_max_window_bits.unwrap_or(15),
+        },
+        server_window_offered: server_max_window_bits.is_some(),
     })
 }
 
 /// The first acceptable permessage-deflate offer among the `Sec-WebSocket-Extensions` field
 /// values, in order. Other extensions, and offers with unknown, repeated or invalid
 /// parameters, are skipped.
-pub(crate) fn negotiate_deflate<'a>(
-    fields: impl Iterator<Item = &'a [u8]>,
-) -> Option<DeflateConfig> {
+pub(crate) fn negotiate_deflate<'a>(fields: impl Iterator<Item = &'a [u8]>) -> Option<Accepted> {
     fields
         .flat_map(|value| split_outside_quotes(value, b','))
         .filter(|extension| !extension.is_empty())
@@ -154,8 +164,9 @@ pub(crate) fn negotiate_deflate<'a>(
 }
 
 /// The `Sec-WebSocket-Extensions` response value for an accepted offer. A window size is named
-/// only when below 15 (15 is what its absence means).
-pub(crate) fn response_value(config: &DeflateConfig) -> String {
+/// when below 15 (15 is what its absence means), and the server's also when the offer named it.
+pub(crate) fn response_value(accepted: &Accepted) -> String {
+    let config = &accepted.config;
     let mut value = String::from("permessage-deflate");
     if config.server_no_context_takeover {
         value.push_str("; server_no_context_takeover");
@@ -163,7 +174,7 @@ pub(crate) fn response_value(config: &DeflateConfig) -> String {
     if config.client_no_context_takeover {
         value.push_str("; client_no_context_takeover");
     }
-    if config.server_max_window_bits < 15 {
+    if config.server_max_window_bits < 15 || accepted.server_window_offered {
         value.push_str("; server_max_window_bits=");
         value.push_str(&config.server_max_window_bits.to_string());
     }

@@ -44,6 +44,8 @@ pub struct Handshake {
     pub protocol: Option<String>,
     /// The negotiated permessage-deflate parameters.
     pub deflate: Option<DeflateConfig>,
+    /// The accepted offer as the response states it.
+    accepted_deflate: Option<extension::Accepted>,
 }
 
 impl Handshake {
@@ -59,10 +61,10 @@ impl Handshake {
         if let Some(protocol) = &self.protocol {
             fields.push(("Sec-WebSocket-Protocol", protocol.as_bytes().to_vec()));
         }
-        if let Some(deflate) = &self.deflate {
+        if let Some(accepted) = &self.accepted_deflate {
             fields.push((
                 "Sec-WebSocket-Extensions",
-                extension::response_value(deflate).into_bytes(),
+                extension::response_value(accepted).into_bytes(),
             ));
         }
         fields
@@ -206,7 +208,7 @@ pub fn check_handshake(
         .iter()
         .find(|ours| offered().any(|theirs| theirs == ours.as_bytes()))
         .map(|ours| (*ours).to_owned());
-    let deflate = if options.deflate {
+    let accepted_deflate = if options.deflate {
         extension::negotiate_deflate(headers.get_all("sec-websocket-extensions"))
     } else {
         None
@@ -214,7 +216,8 @@ pub fn check_handshake(
     Ok(Handshake {
         accept: accept_key(key),
         protocol,
-        deflate,
+        deflate: accepted_deflate.map(|a| a.config),
+        accepted_deflate,
     })
 }
 
