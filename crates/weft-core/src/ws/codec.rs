@@ -149,6 +149,18 @@ const IDLE_KEEP: usize = 4096;
 /// at least half the buffer), so removal stays amortised.
 const COMPACT_AFTER: usize = 64 << 10;
 
+/// `error`, unless the text inflated so far (its first `limit` bytes) already holds invalid
+/// UTF-8: the error a split delivery would have met first. A piece is validated as it is
+/// inflated except the last piece of a message (left to the final check), so without this the
+/// error a corrupt or oversized compressed text reports would depend on how the input was cut.
+fn text_error_first(message: &[u8], is_text: bool, limit: usize, error: WsError) -> WsError {
+    let text = message.get(..limit.min(message.len())).unwrap_or_default();
+    if is_text && std::str::from_utf8(text).is_err_and(|e| e.error_len().is_some()) {
+        return INVALID_UTF8;
+    }
+    error
+}
+
 /// May a peer send this close code (RFC 6455 section 7.4, as the Autobahn test suite reads it)?
 fn is_valid_close_code(code: u16) -> bool {
     matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999)
@@ -546,8 +558,14 @@ impl WebSocket {
             let result = inflate(inflater, input, output, MZFlush::None);
             self.message.truncate(start + result.bytes_written);
             input = input.get(result.bytes_consumed..).unwrap_or(&[]);
+            let is_text = self.message_kind == Some(MessageKind::Text);
             if self.message.len() > max_message {
-                return Err(MESSAGE_TOO_LARGE);
+                return Err(text_error_first(
+                    &self.message,
+                    is_text,
+                    max_message,
+                    MESSAGE_TOO_LARGE,
+                ));
             }
             if validate {
                 if let Some(new) = self.message.get(start..) {
@@ -564,7 +582,14 @@ impl WebSocket {
                 Ok(_) => {}
                 // No progress possible without more input.
                 Err(MZError::Buf) => return Ok(()),
-                Err(_) => return Err(BAD_COMPRESSED_DATA),
+                Err(_) => {
+                    return Err(text_error_first(
+                        &self.message,
+                        is_text,
+                        max_message,
+                        BAD_COMPRESSED_DATA,
+                    ))
+                }
             }
             let output_full = result.bytes_written == spare;
             let stalled = result.bytes_consumed == 0 && result.bytes_written == 0;
