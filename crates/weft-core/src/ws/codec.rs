@@ -149,18 +149,6 @@ const IDLE_KEEP: usize = 4096;
 /// at least half the buffer), so removal stays amortised.
 const COMPACT_AFTER: usize = 64 << 10;
 
-/// `error`, unless the text inflated so far (its first `limit` bytes) already holds invalid
-/// UTF-8: the error a split delivery would have met first. A piece is validated as it is
-/// inflated except the last piece of a message (left to the final check), so without this the
-/// error a corrupt or oversized compressed text reports would depend on how the input was cut.
-fn text_error_first(message: &[u8], is_text: bool, limit: usize, error: WsError) -> WsError {
-    let text = message.get(..limit.min(message.len())).unwrap_or_default();
-    if is_text && std::str::from_utf8(text).is_err_and(|e| e.error_len().is_some()) {
-        return INVALID_UTF8;
-    }
-    error
-}
-
 /// May a peer send this close code (RFC 6455 section 7.4, as the Autobahn test suite reads it)?
 fn is_valid_close_code(code: u16) -> bool {
     matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999)
@@ -520,16 +508,17 @@ impl WebSocket {
             }
             return Ok(());
         }
-        let validate = self.message_kind == Some(MessageKind::Text) && !(ends_frame && frame.fin);
         if self.message_compressed {
             self.scratch.clear();
             self.scratch.extend_from_slice(piece);
             unmask(&mut self.scratch, frame.key, frame.offset);
             let scratch = std::mem::take(&mut self.scratch);
-            let result = self.inflate(&scratch, validate);
+            let result = self.inflate(&scratch);
             self.scratch = scratch;
             return result;
         }
+        // The last piece of a message is validated once, by the check that makes its `&str`.
+        let validate = self.message_kind == Some(MessageKind::Text) && !(ends_frame && frame.fin);
         let start = self.message.len();
         self.message.extend_from_slice(piece);
         if let Some(new) = self.message.get_mut(start..) {
@@ -544,8 +533,13 @@ impl WebSocket {
     /// Inflates compressed bytes onto the message, never letting it grow past `max_message`
     /// (plus one byte, to notice): a small input that inflates to a huge message fails as soon
     /// as it passes the limit, with no more memory than the limit.
-    fn inflate(&mut self, mut input: &[u8], validate: bool) -> Result<(), WsError> {
+    ///
+    /// Inflated text is validated as it comes out, every piece, the last one included: the
+    /// inflated bytes within the limit are judged before the limit and the stream's
+    /// integrity, so the error a bad message reports does not depend on how its input was cut.
+    fn inflate(&mut self, mut input: &[u8]) -> Result<(), WsError> {
         let max_message = self.config.max_message;
+        let is_text = self.message_kind == Some(MessageKind::Text);
         let inflater = self
             .inflater
             .get_or_insert_with(|| InflateState::new_boxed(DataFormat::Raw));
@@ -558,21 +552,16 @@ impl WebSocket {
             let result = inflate(inflater, input, output, MZFlush::None);
             self.message.truncate(start + result.bytes_written);
             input = input.get(result.bytes_consumed..).unwrap_or(&[]);
-            let is_text = self.message_kind == Some(MessageKind::Text);
-            if self.message.len() > max_message {
-                return Err(text_error_first(
-                    &self.message,
-                    is_text,
-                    max_message,
-                    MESSAGE_TOO_LARGE,
-                ));
-            }
-            if validate {
-                if let Some(new) = self.message.get(start..) {
+            if is_text {
+                let within = self.message.len().min(max_message);
+                if let Some(new) = self.message.get(start..within) {
                     if self.utf8.feed(new).is_err() {
                         return Err(INVALID_UTF8);
                     }
                 }
+            }
+            if self.message.len() > max_message {
+                return Err(MESSAGE_TOO_LARGE);
             }
             match result.status {
                 Ok(MZStatus::StreamEnd) => {
@@ -582,14 +571,7 @@ impl WebSocket {
                 Ok(_) => {}
                 // No progress possible without more input.
                 Err(MZError::Buf) => return Ok(()),
-                Err(_) => {
-                    return Err(text_error_first(
-                        &self.message,
-                        is_text,
-                        max_message,
-                        BAD_COMPRESSED_DATA,
-                    ))
-                }
+                Err(_) => return Err(BAD_COMPRESSED_DATA),
             }
             let output_full = result.bytes_written == spare;
             let stalled = result.bytes_consumed == 0 && result.bytes_written == 0;
@@ -613,7 +595,7 @@ impl WebSocket {
             _ if !frame.fin => Ok(None),
             _ => {
                 if self.message_compressed {
-                    self.inflate(&DEFLATE_TAIL, false)?;
+                    self.inflate(&DEFLATE_TAIL)?;
                     let no_takeover = self
                         .config
                         .deflate
