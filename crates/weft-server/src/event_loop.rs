@@ -66,7 +66,7 @@ struct WakeList {
 impl Wake for WakeList {
     fn wake(&self, token: usize) {
         let first = {
-            let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+            let mut tokens = self.tokens();
             tokens.push(token);
             tokens.len() == 1
         };
@@ -79,16 +79,18 @@ impl Wake for WakeList {
 }
 
 impl WakeList {
+    /// The list, also after a thread panicked holding it (pushing and draining tokens leaves
+    /// it consistent at every step).
+    fn tokens(&self) -> std::sync::MutexGuard<'_, Vec<Token>> {
+        self.tokens.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn take(&self, into: &mut Vec<Token>) {
-        let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-        into.append(&mut tokens);
+        into.append(&mut self.tokens());
     }
 
     fn is_empty(&self) -> bool {
-        self.tokens
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_empty()
+        self.tokens().is_empty()
     }
 }
 
@@ -132,6 +134,18 @@ pub struct EventLoop<B: Backend, A: App> {
     wake: Arc<WakeList>,
     /// A WebSocket message copied out of its codec for the handler (reused).
     message: MessageBuf,
+}
+
+/// What one codec event asks of [`ws_pump`].
+enum WsStep {
+    /// A text message, copied to [`MessageBuf::text`].
+    Text,
+    /// A binary message, copied to [`MessageBuf::binary`].
+    Binary,
+    /// A control frame the codec answered itself.
+    Control,
+    /// No more input to process now, or the session ended.
+    Stop,
 }
 
 /// Memory for one incoming WebSocket message while its handler runs.
@@ -614,43 +628,43 @@ fn ws_pump(conn: &mut Conn, now: Now, message: &mut MessageBuf, log: &mut Vec<u8
         if session.failed || session.codec.transmit().len() >= WRITE_HIGH_WATER {
             return progressed;
         }
-        let (is_text, is_binary, stop, consumed) =
-            match session.codec.next_event(conn.inbuf.data(), now.instant) {
-                Ok((event, consumed)) => match event {
+        let (step, consumed) = match session.codec.next_event(conn.inbuf.data(), now.instant) {
+            Ok((event, consumed)) => {
+                let step = match event {
                     WsEvent::Text(text) => {
                         message.text.clear();
                         message.text.push_str(text);
-                        (true, false, false, consumed)
+                        WsStep::Text
                     }
                     WsEvent::Binary(data) => {
                         message.binary.clear();
                         message.binary.extend_from_slice(data);
-                        (false, true, false, consumed)
+                        WsStep::Binary
                     }
-                    WsEvent::Ping(_) | WsEvent::Pong(_) | WsEvent::Close { .. } => {
-                        (false, false, false, consumed)
-                    }
-                    WsEvent::NeedData | WsEvent::Closed => (false, false, true, consumed),
-                },
-                Err(_) => {
-                    // The codec queued its Close with the error's code.
-                    session.failed = true;
-                    return true;
-                }
-            };
+                    // Answered by the codec itself.
+                    WsEvent::Ping(_) | WsEvent::Pong(_) | WsEvent::Close { .. } => WsStep::Control,
+                    WsEvent::NeedData | WsEvent::Closed => WsStep::Stop,
+                };
+                (step, consumed)
+            }
+            Err(_) => {
+                // The codec queued its Close with the error's code.
+                session.failed = true;
+                return true;
+            }
+        };
         conn.inbuf.consume(consumed);
         progressed |= consumed > 0;
-        if stop {
-            return progressed;
-        }
-        progressed = true;
-        let msg = if is_text {
-            Message::Text(&message.text)
-        } else if is_binary {
-            Message::Binary(&message.binary)
-        } else {
-            continue;
+        let msg = match step {
+            WsStep::Stop => return progressed,
+            WsStep::Control => {
+                progressed = true;
+                continue;
+            }
+            WsStep::Text => Message::Text(&message.text),
+            WsStep::Binary => Message::Binary(&message.binary),
         };
+        progressed = true;
         let mut out = WsOutput::new(&mut session.codec, now.instant);
         if let Err(err) = session.handler.message(msg, &mut out) {
             handler_failed(session, &err, now, log);
