@@ -217,10 +217,12 @@ impl Connection {
     pub fn handle_timeout(&mut self, now: Now) {
         let send_deadline = self.send_progress.checked_add(self.limits.send_timeout);
         if !self.transmit().is_empty() && send_deadline.is_some_and(|d| now.instant >= d) {
-            // The peer stopped reading: drop what it will never take.
+            // The peer stopped reading: drop what it will never take and end the response
+            // for good, so nothing produced later can follow the dropped bytes (the peer
+            // sees an exact prefix, then the close).
             self.out.clear();
             self.out_pos = 0;
-            self.read = ReadState::Closed;
+            self.abort();
             return;
         }
         let Some(deadline) = self.read_deadline else {

@@ -233,6 +233,43 @@ fn send_timeout_while_streaming() {
     assert!(h.conn.transmit().is_empty());
 }
 
+/// A send timeout ends the response: nothing queued after it may reach the peer, or the
+/// peer would receive a body with a hole (the bytes dropped at the timeout) and then more.
+#[test]
+fn send_timeout_ends_the_response_for_good() {
+    let mut h = Harness::new(limits(), Answer::Manual);
+    h.auto_transmit = false;
+    h.feed(GET);
+    let now = h.now();
+    h.conn
+        .send_response(
+            &Response {
+                status: 200,
+                headers: &[],
+                body: BodyKind::Length(1 << 20),
+            },
+            now,
+        )
+        .unwrap();
+    h.conn.send_data(&[b'a'; 4096], now.instant).unwrap();
+    assert!(h.conn.is_sending_body());
+    h.advance(40 * SEC);
+    assert!(h.conn.is_closed());
+    assert!(h.conn.transmit().is_empty());
+    assert!(!h.conn.is_sending_body(), "the response is over");
+    let now = h.now();
+    assert_eq!(
+        h.conn.send_data(&[b'b'; 4096], now.instant),
+        Err(SendError::NotSendingBody)
+    );
+    assert_eq!(
+        h.conn.send_end(&[], now.instant),
+        Err(SendError::NotSendingBody)
+    );
+    assert!(h.conn.transmit().is_empty(), "no byte after the timeout");
+    assert_eq!(h.conn.poll_timeout(), None);
+}
+
 #[test]
 fn unbounded_timeouts_do_not_overflow() {
     let limits = Limits {

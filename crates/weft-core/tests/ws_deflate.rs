@@ -199,7 +199,7 @@ fn send_round_trip(server_nct: bool, server_bits: u8) {
     for m in messages() {
         ws.send_binary(&m, now).unwrap();
         let frames = server_frames(ws.transmit());
-        ws.advance_transmit(ws.transmit().len());
+        ws.advance_transmit(ws.transmit().len(), now);
         assert_eq!(frames.len(), 1);
         let f = &frames[0];
         assert!(f.fin);
@@ -266,7 +266,7 @@ fn sent_messages_share_the_window_only_with_takeover() {
         ws.send_text(std::str::from_utf8(&message).unwrap(), now)
             .unwrap();
         let first = ws.transmit().len();
-        ws.advance_transmit(first);
+        ws.advance_transmit(first, now);
         ws.send_text(std::str::from_utf8(&message).unwrap(), now)
             .unwrap();
         (first, ws.transmit().len())

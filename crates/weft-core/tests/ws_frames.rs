@@ -450,9 +450,9 @@ fn sending_messages() {
     assert_eq!(ws.send_ping(&[0; 126], now), Err(WsSendError::TooLarge));
     // Partial writes.
     let total = ws.transmit().len();
-    ws.advance_transmit(3);
+    ws.advance_transmit(3, now);
     assert_eq!(ws.transmit().len(), total - 3);
-    ws.advance_transmit(total);
+    ws.advance_transmit(total, now);
     assert!(ws.transmit().is_empty());
 }
 

@@ -4,7 +4,7 @@ mod ws_support;
 
 use std::time::Duration;
 
-use weft_core::ws::WsConfig;
+use weft_core::ws::{WsConfig, WsSendError};
 use ws_support::*;
 
 fn secs(s: u64) -> Duration {
@@ -29,6 +29,7 @@ fn default_config() {
     assert_eq!(c.ping_interval, Some(secs(30)));
     assert_eq!(c.ping_timeout, secs(10));
     assert_eq!(c.close_timeout, secs(5));
+    assert_eq!(c.send_timeout, secs(30));
 }
 
 #[test]
@@ -156,4 +157,68 @@ fn timeouts_after_an_error_do_nothing() {
     assert_eq!(h.ws.poll_timeout(), None);
     h.advance(secs(100));
     assert!(h.take_out().is_empty());
+}
+
+/// A peer that stops reading: its output waits at most `send_timeout`, then the session is
+/// over and the output dropped, whatever the ping and close timers say (a ping or a Close
+/// queued behind output the peer does not take can never reach it).
+#[test]
+fn send_timeout_ends_a_session_whose_peer_stops_reading() {
+    let start = std::time::Instant::now();
+    let mut ws = weft_core::ws::WebSocket::new(
+        WsConfig {
+            send_timeout: secs(7),
+            ..config()
+        },
+        start,
+    );
+    ws.send_binary(&[7; 100_000], start).unwrap();
+    assert_eq!(ws.poll_timeout(), Some(start + secs(7)));
+    // The peer takes a little: the send timeout starts again.
+    ws.advance_transmit(10, start + secs(5));
+    assert_eq!(ws.poll_timeout(), Some(start + secs(12)));
+    ws.handle_timeout(start + secs(11));
+    assert!(!ws.is_closed());
+    ws.handle_timeout(start + secs(12));
+    assert!(ws.is_closed(), "the session is over");
+    assert!(ws.transmit().is_empty(), "the stuck output is dropped");
+    assert_eq!(ws.poll_timeout(), None);
+    assert_eq!(
+        ws.send_text("late", start + secs(13)),
+        Err(WsSendError::Closed)
+    );
+}
+
+/// Output the peer takes in time never expires, however long the session lives.
+#[test]
+fn output_taken_in_time_keeps_the_session() {
+    let mut h = WsHarness::new(WsConfig {
+        send_timeout: secs(7),
+        ping_interval: None,
+        ..config()
+    });
+    for _ in 0..10 {
+        let now = h.now();
+        h.ws.send_text("tick", now).unwrap();
+        h.flush();
+        assert_eq!(
+            h.ws.poll_timeout(),
+            None,
+            "nothing pending: no send deadline"
+        );
+        h.advance(secs(6));
+    }
+    assert!(!h.ws.is_closed());
+}
+
+/// The close timeout ends the session even when the peer also stopped reading our Close.
+#[test]
+fn close_timeout_drops_unread_output() {
+    let start = std::time::Instant::now();
+    let mut ws = weft_core::ws::WebSocket::new(config(), start);
+    ws.send_binary(&[1; 1000], start).unwrap();
+    ws.close(1000, "", start);
+    ws.handle_timeout(start + secs(5));
+    assert!(ws.is_closed());
+    assert!(ws.transmit().is_empty());
 }

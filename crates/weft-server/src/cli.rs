@@ -203,7 +203,12 @@ pub fn parse(args: &[String], default_workers: usize) -> Result<Command, String>
             }
             "--idle-timeout" => config.limits.idle_timeout = seconds(flag, value(flag, &mut it)?)?,
             "--body-timeout" => config.limits.body_timeout = seconds(flag, value(flag, &mut it)?)?,
-            "--send-timeout" => config.limits.send_timeout = seconds(flag, value(flag, &mut it)?)?,
+            "--send-timeout" => {
+                let t = seconds(flag, value(flag, &mut it)?)?;
+                config.limits.send_timeout = t;
+                config.ws_echo.config.send_timeout = t;
+                config.ws_chat.config.send_timeout = t;
+            }
             "--ws-max-message" => {
                 let n: usize = number(flag, value(flag, &mut it)?)?;
                 if n == 0 {

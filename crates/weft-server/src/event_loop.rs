@@ -169,6 +169,22 @@ impl Conn {
         earliest(d, self.linger_until)
     }
 
+    /// Applies the deadlines of the protocol core and the WebSocket codec that passed by `now`.
+    fn expire(&mut self, now: Now) {
+        if self.proto.poll_timeout().is_some_and(|t| now.instant >= t) {
+            self.proto.handle_timeout(now);
+        }
+        if let Some(session) = self.ws.as_mut() {
+            if session
+                .codec
+                .poll_timeout()
+                .is_some_and(|t| now.instant >= t)
+            {
+                session.codec.handle_timeout(now.instant);
+            }
+        }
+    }
+
     fn wants_read(&self, limits: &Limits) -> bool {
         if self.eof {
             return false;
@@ -199,7 +215,9 @@ impl Conn {
 
     fn advance_transmit(&mut self, n: usize, now: Instant) {
         match self.ws.as_mut() {
-            Some(session) if self.proto.transmit().is_empty() => session.codec.advance_transmit(n),
+            Some(session) if self.proto.transmit().is_empty() => {
+                session.codec.advance_transmit(n, now)
+            }
             _ => self.proto.advance_transmit(n, now),
         }
     }
@@ -360,18 +378,17 @@ impl<B: Backend, A: App> EventLoop<B, A> {
             if conn.wake_at.is_some_and(|t| now.instant >= t) {
                 conn.wake_at = None;
             }
-            if conn.proto.poll_timeout().is_some_and(|t| now.instant >= t) {
-                conn.proto.handle_timeout(now);
+            if !conn.transmit().is_empty() && conn.deadline().is_some_and(|t| now.instant >= t) {
+                // Before a send timeout is judged: the socket may have room although no
+                // readiness said so (epoll reports room only past a threshold, so a slow but
+                // steady reader can go long without an edge): try to write first.
+                conn.writable = true;
+                self.process(token, now);
             }
-            if let Some(session) = conn.ws.as_mut() {
-                if session
-                    .codec
-                    .poll_timeout()
-                    .is_some_and(|t| now.instant >= t)
-                {
-                    session.codec.handle_timeout(now.instant);
-                }
-            }
+            let Some(Some(conn)) = self.conns.get_mut(token) else {
+                continue;
+            };
+            conn.expire(now);
             self.process(token, now);
         }
     }

@@ -33,6 +33,10 @@ pub struct WsConfig {
     pub ping_timeout: Duration,
     /// After sending Close, how long to wait for the peer's Close.
     pub close_timeout: Duration,
+    /// How long queued output may wait for the peer to take any of it. A peer that stops
+    /// reading for longer loses the session: its output is dropped and the session is over
+    /// (no Close can reach it).
+    pub send_timeout: Duration,
 }
 
 impl Default for WsConfig {
@@ -44,6 +48,7 @@ impl Default for WsConfig {
             ping_interval: Some(Duration::from_secs(30)),
             ping_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(5),
+            send_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -197,10 +202,23 @@ struct Link {
     close_deadline: Option<Instant>,
     closed: bool,
     error: Option<WsError>,
+    /// The time of the call in progress (every public method that can queue output sets it).
+    now: Instant,
+    /// Since when the output has waited for the peer without it taking any byte; `None`
+    /// while nothing is queued.
+    stalled_since: Option<Instant>,
 }
 
 impl Link {
+    /// Call before queueing output: output that was empty starts its send timeout now.
+    fn output_starts(&mut self) {
+        if self.sent == self.out.len() {
+            self.stalled_since = Some(self.now);
+        }
+    }
+
     fn write_frame(&mut self, opcode: u8, rsv1: bool, payload: &[u8]) {
+        self.output_starts();
         self.out.reserve(payload.len() + 10);
         write_header(&mut self.out, opcode, rsv1, payload.len());
         self.out.extend_from_slice(payload);
@@ -213,6 +231,7 @@ impl Link {
             end -= 1;
         }
         let reason = reason.get(..end).unwrap_or("");
+        self.output_starts();
         let [high, low] = code.to_be_bytes();
         write_header(&mut self.out, OP_CLOSE, false, 2 + reason.len());
         self.out.extend_from_slice(&[high, low]);
@@ -311,6 +330,8 @@ impl WebSocket {
                 close_deadline: None,
                 closed: false,
                 error: None,
+                now,
+                stalled_since: None,
             },
             held: 0,
             last_input: now,
@@ -335,6 +356,7 @@ impl WebSocket {
         if self.link.closed {
             return Ok((WsEvent::Closed, 0));
         }
+        self.link.now = now;
         if input.len() > self.held {
             self.last_input = now;
             self.ping_sent = None;
@@ -649,12 +671,14 @@ impl WebSocket {
     }
 
     /// Queues a text message (one frame; compressed when permessage-deflate was negotiated).
-    pub fn send_text(&mut self, text: &str, _now: Instant) -> Result<(), WsSendError> {
+    pub fn send_text(&mut self, text: &str, now: Instant) -> Result<(), WsSendError> {
+        self.link.now = now;
         self.send_message(OP_TEXT, text.as_bytes())
     }
 
     /// Queues a binary message (one frame; compressed when permessage-deflate was negotiated).
-    pub fn send_binary(&mut self, data: &[u8], _now: Instant) -> Result<(), WsSendError> {
+    pub fn send_binary(&mut self, data: &[u8], now: Instant) -> Result<(), WsSendError> {
+        self.link.now = now;
         self.send_message(OP_BINARY, data)
     }
 
@@ -717,7 +741,8 @@ impl WebSocket {
     }
 
     /// Queues a Ping (at most 125 bytes, else [`WsSendError::TooLarge`]).
-    pub fn send_ping(&mut self, data: &[u8], _now: Instant) -> Result<(), WsSendError> {
+    pub fn send_ping(&mut self, data: &[u8], now: Instant) -> Result<(), WsSendError> {
+        self.link.now = now;
         if self.link.close_sent || self.link.closed {
             return Err(WsSendError::Closed);
         }
@@ -736,13 +761,14 @@ impl WebSocket {
         if self.link.close_sent || self.link.closed {
             return;
         }
+        self.link.now = now;
         let code = if is_valid_close_code(code) {
             code
         } else {
             1011
         };
         self.link.write_close(code, reason);
-        self.link.close_deadline = Some(now + self.config.close_timeout);
+        self.link.close_deadline = now.checked_add(self.config.close_timeout);
     }
 
     /// Bytes waiting to be written to the peer.
@@ -750,11 +776,17 @@ impl WebSocket {
         self.link.out.get(self.link.sent..).unwrap_or(&[])
     }
 
-    /// `n` bytes of [`WebSocket::transmit`] were written.
-    pub fn advance_transmit(&mut self, n: usize) {
+    /// `n` bytes of [`WebSocket::transmit`] were written at `now` (the peer took them: the
+    /// send timeout starts again).
+    pub fn advance_transmit(&mut self, n: usize, now: Instant) {
+        if n == 0 {
+            return;
+        }
         let link = &mut self.link;
         link.sent = link.sent.saturating_add(n).min(link.out.len());
+        link.stalled_since = Some(now);
         if link.sent == link.out.len() {
+            link.stalled_since = None;
             link.out.clear();
             link.sent = 0;
             if link.out.capacity() > IDLE_KEEP {
@@ -766,24 +798,48 @@ impl WebSocket {
         }
     }
 
-    /// The earliest deadline: the idle ping, the ping's answer, or the peer's Close. `None`
-    /// once the session is over.
+    /// The earliest deadline: the idle ping, the ping's answer, the peer's Close, or the peer
+    /// taking queued output (the send timeout). `None` once the session is over and its
+    /// output is written or dropped.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        let send = self.send_deadline();
         if self.link.closed {
-            return None;
+            return send;
         }
-        if self.link.close_sent {
-            return self.link.close_deadline;
+        let session = if self.link.close_sent {
+            self.link.close_deadline
+        } else {
+            match self.ping_sent {
+                Some(sent) => sent.checked_add(self.config.ping_timeout),
+                None => self
+                    .config
+                    .ping_interval
+                    .and_then(|idle| self.last_input.checked_add(idle)),
+            }
+        };
+        match (session, send) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
-        match self.ping_sent {
-            Some(sent) => Some(sent + self.config.ping_timeout),
-            None => self.config.ping_interval.map(|idle| self.last_input + idle),
-        }
+    }
+
+    /// When queued output that the peer is not taking will be dropped.
+    fn send_deadline(&self) -> Option<Instant> {
+        self.link
+            .stalled_since
+            .and_then(|since| since.checked_add(self.config.send_timeout))
     }
 
     /// Acts on expired deadlines: pings an idle peer, closes with 1001 when the ping got no
     /// answer in time, and ends the session when the peer's Close did not come in time.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.link.now = now;
+        if self.send_deadline().is_some_and(|deadline| now >= deadline) {
+            // The peer stopped reading: it will never take this output, nor a Close.
+            self.drop_output();
+            self.link.closed = true;
+            return;
+        }
         if self.link.closed {
             return;
         }
@@ -793,23 +849,32 @@ impl WebSocket {
                 .close_deadline
                 .is_some_and(|deadline| now >= deadline)
             {
+                // The peer's Close did not come: what it has not read by now is moot.
+                self.drop_output();
                 self.link.closed = true;
             }
             return;
         }
+        let passed = |deadline: Option<Instant>| deadline.is_some_and(|d| now >= d);
         match self.ping_sent {
-            Some(sent) if now >= sent + self.config.ping_timeout => {
+            Some(sent) if passed(sent.checked_add(self.config.ping_timeout)) => {
                 self.close(1001, PING_TIMEOUT_REASON, now);
             }
             Some(_) => {}
             None => {
                 let idle = self.config.ping_interval;
-                if idle.is_some_and(|idle| now >= self.last_input + idle) {
+                if passed(idle.and_then(|idle| self.last_input.checked_add(idle))) {
                     self.link.write_frame(OP_PING, false, IDLE_PING_PAYLOAD);
                     self.ping_sent = Some(now);
                 }
             }
         }
+    }
+
+    fn drop_output(&mut self) {
+        self.link.out = Vec::new();
+        self.link.sent = 0;
+        self.link.stalled_since = None;
     }
 
     /// Nothing more will be read or sent: close TCP once [`WebSocket::transmit`] is empty (the

@@ -114,7 +114,8 @@ impl WsHarness {
     pub fn flush(&mut self) {
         let n = self.ws.transmit().len();
         self.out.extend_from_slice(self.ws.transmit());
-        self.ws.advance_transmit(n);
+        let now = self.now();
+        self.ws.advance_transmit(n, now);
         assert!(self.ws.transmit().is_empty());
     }
 
