@@ -729,6 +729,15 @@ impl Connection {
         }
     }
 
+    /// Refuses the connection before any request (the driver is at capacity): `503` with
+    /// `Connection: close` is queued, nothing will be read, and the connection closes once it
+    /// is written. Does nothing once a request has been read.
+    pub fn refuse(&mut self, now: Now) {
+        if self.error.is_none() && self.write == WriteState::Idle && self.head_scanned == 0 {
+            self.fail(Error::ServerBusy, now);
+        }
+    }
+
     /// Gives up on the exchange in progress (the application failed after its response
     /// started): nothing more is read or framed; what is queued is still transmitted, then the
     /// connection closes so the peer sees an incomplete message.

@@ -47,6 +47,8 @@ pub enum Error {
     HeadTimeout,
     /// The request body stalled (408).
     BodyTimeout,
+    /// The driver refused the connection: the server is at capacity (503).
+    ServerBusy,
 }
 
 impl Error {
@@ -70,6 +72,7 @@ impl Error {
             Error::UnsupportedExpectation => 417,
             Error::BodyTooLarge => 413,
             Error::HeadTimeout | Error::BodyTimeout => 408,
+            Error::ServerBusy => 503,
         }
     }
 
@@ -96,6 +99,7 @@ impl Error {
             Error::UnexpectedEof => "connection closed mid-message",
             Error::HeadTimeout => "request head timed out",
             Error::BodyTimeout => "request body timed out",
+            Error::ServerBusy => "server at capacity, try again later",
         }
     }
 }

@@ -433,3 +433,31 @@ fn error_display() {
         "invalid header name or value"
     );
 }
+
+// Refusal by the driver.
+
+#[test]
+fn a_refused_connection_gets_503_and_closes() {
+    let mut h = harness();
+    let now = h.now();
+    h.conn.refuse(now);
+    assert_eq!(h.conn.error(), Some(Error::ServerBusy));
+    assert!(h.conn.is_closed());
+    let out = String::from_utf8(h.conn.transmit().to_vec()).unwrap();
+    assert!(out.starts_with("HTTP/1.1 503 "), "{out}");
+    assert!(out.contains("Connection: close\r\n"), "{out}");
+    // Whatever the client had sent is not read.
+    h.feed(GET);
+    assert_eq!(h.conn.error(), Some(Error::ServerBusy));
+}
+
+#[test]
+fn refuse_after_a_request_started_does_nothing() {
+    let mut h = Harness::new(limits(), Answer::Manual);
+    h.auto_transmit = false;
+    h.feed(b"GET / HT");
+    let now = h.now();
+    h.conn.refuse(now);
+    assert_eq!(h.conn.error(), None);
+    assert!(h.conn.transmit().is_empty());
+}

@@ -34,8 +34,15 @@ pub enum ReadOutcome {
 
 pub trait Backend {
     /// Waits for readiness or until `timeout`. Fills `ready` with the connections that became
-    /// ready and returns whether the listener has connections to accept.
-    fn wait(&mut self, timeout: Option<Duration>, ready: &mut Vec<Readiness>) -> io::Result<bool>;
+    /// ready and returns whether the listener has connections to accept. With `accept` false
+    /// the listener is not watched (the loop is backing off or full): a pending connection
+    /// must not end the wait, or the loop would spin.
+    fn wait(
+        &mut self,
+        timeout: Option<Duration>,
+        accept: bool,
+        ready: &mut Vec<Readiness>,
+    ) -> io::Result<bool>;
 
     /// Accepts one connection; `Ok(None)` when none is pending.
     fn accept(&mut self) -> io::Result<Option<(Token, SocketAddr)>>;

@@ -24,7 +24,14 @@ options:
   --header-timeout SECS    time to receive a request head (default 10)
   --idle-timeout SECS      keep-alive idle time (default 30)
   --body-timeout SECS      longest pause inside a request body (default 30)
-  --send-timeout SECS      longest pause while the client does not read (default 30)
+  --send-timeout SECS      longest pause while the client does not read (default 30); then
+                           the response or WebSocket session is cut off and the connection
+                           closed (the client has an exact prefix)
+  --max-connections N      connections per worker (default 16384); newcomers past it are
+                           answered 503 and closed
+  --memory-budget BYTES    bytes all WebSocket sessions together may buffer (messages being
+                           received, frames being sent; default 134217728); a message that
+                           does not fit closes its session with 1013 (Try Again Later)
   --cors-origin ORIGIN     allow cross-origin reads from ORIGIN (scheme://host[:port], null,
                            or * for any); repeat for several; default: no CORS headers
   --no-listing             no directory listing pages (a directory without index.html is 403)
@@ -75,6 +82,10 @@ pub struct ServeConfig {
     pub chat_room: std::sync::Arc<weft_app::chat::ChatRoom>,
     /// `--ws-origin` values: the origins allowed to open WebSocket sessions (empty: any).
     pub ws_origins: Vec<String>,
+    /// `--max-connections`: connections per worker.
+    pub max_connections: usize,
+    /// `--memory-budget`: bytes all WebSocket sessions together may buffer.
+    pub memory_budget: usize,
 }
 
 impl ServeConfig {
@@ -174,6 +185,8 @@ pub fn parse(args: &[String], default_workers: usize) -> Result<Command, String>
         ws_chat: weft_app::demo::chat_options(),
         chat_room: std::sync::Arc::default(),
         ws_origins: Vec::new(),
+        max_connections: crate::event_loop::DEFAULT_MAX_CONNECTIONS,
+        memory_budget: crate::budget::DEFAULT_MEMORY_BUDGET,
     };
     while let Some(arg) = it.next() {
         let flag = arg.as_str();
@@ -239,6 +252,13 @@ pub fn parse(args: &[String], default_workers: usize) -> Result<Command, String>
                 config.ws_echo.deflate = false;
                 config.ws_chat.deflate = false;
             }
+            "--max-connections" => {
+                config.max_connections = number(flag, value(flag, &mut it)?)?;
+                if config.max_connections == 0 {
+                    return Err("--max-connections: must be at least 1".into());
+                }
+            }
+            "--memory-budget" => config.memory_budget = number(flag, value(flag, &mut it)?)?,
             "--quiet" => config.access_log = false,
             "--cors-origin" => {
                 let v = value(flag, &mut it)?;

@@ -20,6 +20,7 @@ use weft_core::ws::{WebSocket, WsEvent};
 use weft_core::{Connection, DateCache, Event, Limits, Now};
 
 use crate::backend::{Backend, ReadOutcome, Token, WakeFn};
+use crate::budget::MemoryBudget;
 use crate::buffer::ReadBuf;
 use weft_app::{
     App, Completed, Exchange, Message, Notifier, Output, Produce, Responder, Wake,
@@ -37,13 +38,40 @@ const LINGER: Duration = Duration::from_secs(2);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Longest single wait, so a shutdown request is noticed.
 const MAX_WAIT: Duration = Duration::from_millis(500);
+/// After a failed accept (out of descriptors, most often), accepting pauses this long: the
+/// connections waiting in the listen queue are taken when descriptors come back, without a
+/// new arrival to wake the loop and without spinning meanwhile.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// Accept failures are logged at most once per this period, as a count.
+const ACCEPT_LOG_PERIOD: Duration = Duration::from_secs(1);
+/// Connections over `max_connections` are still accepted, answered `503` and closed, up to
+/// this many at a time; past that the loop stops accepting until one closes (the listen queue
+/// holds the rest, as nginx does when out of `worker_connections`).
+const MAX_REFUSING: usize = 64;
 
 /// Options of one loop. (The access log is the application's: a middleware writing to the
 /// loop's log sink, which is flushed to stderr once per loop turn.)
 #[derive(Clone, Debug)]
 pub struct LoopConfig {
     pub limits: Limits,
+    /// Connections this loop serves at once; newcomers past it get `503` and are closed.
+    pub max_connections: usize,
+    /// The memory budget all loops share (WebSocket message and output buffers).
+    pub budget: Arc<MemoryBudget>,
 }
+
+impl Default for LoopConfig {
+    fn default() -> LoopConfig {
+        LoopConfig {
+            limits: Limits::default(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            budget: Arc::default(),
+        }
+    }
+}
+
+/// Connections per loop (per worker) unless `--max-connections` says otherwise.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
 
 /// A WebSocket session: the core's codec and the application's handler.
 struct WsSession {
@@ -120,6 +148,8 @@ struct Conn {
     in_exchange: bool,
     /// Statistics, extra response fields and request line of the current exchange.
     exchange: Exchange,
+    /// Bytes charged to the memory budget for this connection's WebSocket buffers.
+    charged: usize,
 }
 
 pub struct EventLoop<B: Backend, A: App> {
@@ -134,6 +164,44 @@ pub struct EventLoop<B: Backend, A: App> {
     wake: Arc<WakeList>,
     /// A WebSocket message copied out of its codec for the handler (reused).
     message: MessageBuf,
+    accept: AcceptState,
+}
+
+/// Whether the loop may accept now, and the record of failed accepts.
+#[derive(Default)]
+struct AcceptState {
+    /// Accepting pauses until then after a failure.
+    paused_until: Option<Instant>,
+    /// Accepting stopped: the loop is full (connections and refusals).
+    full: bool,
+    /// Accept without waiting for the listener's readiness (an edge may have passed while
+    /// the loop was not accepting).
+    retry: bool,
+    /// Failures since the last log line, and when the next line may be written.
+    failures: u32,
+    log_after: Option<Instant>,
+}
+
+impl AcceptState {
+    fn may_accept(&self, now: Instant) -> bool {
+        !self.full && self.paused_until.is_none_or(|t| now >= t)
+    }
+
+    /// A failed accept: pause, and log a summary at most once per period.
+    fn failed(&mut self, err: &io::Error, now: Instant, log: &mut Vec<u8>) {
+        self.paused_until = now.checked_add(ACCEPT_BACKOFF);
+        self.failures = self.failures.saturating_add(1);
+        if self.log_after.is_none_or(|t| now >= t) {
+            let _ = writeln!(
+                log,
+                "weft: accept failed {} time(s) in the last second: {err} (retrying every {} ms)",
+                self.failures,
+                ACCEPT_BACKOFF.as_millis()
+            );
+            self.failures = 0;
+            self.log_after = now.checked_add(ACCEPT_LOG_PERIOD);
+        }
+    }
 }
 
 /// What one codec event asks of [`ws_pump`].
@@ -240,6 +308,7 @@ impl<B: Backend, A: App> EventLoop<B, A> {
             dates: DateCache::new(),
             log: Vec::new(),
             next_timer: None,
+            accept: AcceptState::default(),
         }
     }
 
@@ -272,16 +341,25 @@ impl<B: Backend, A: App> EventLoop<B, A> {
                 }
             }
             let timeout = if self.wake.is_empty() {
-                self.next_timer
+                earliest(self.next_timer, self.accept.paused_until)
                     .map(|t| t.saturating_duration_since(Instant::now()))
                     .map_or(MAX_WAIT, |t| t.min(MAX_WAIT))
             } else {
                 Duration::ZERO
             };
+            let accepting = shutdown_deadline.is_none() && self.accept.may_accept(Instant::now());
             ready.clear();
-            let acceptable = self.backend.wait(Some(timeout), &mut ready)?;
+            let acceptable = self.backend.wait(Some(timeout), accepting, &mut ready)?;
             let now = self.now();
-            if acceptable && shutdown_deadline.is_none() {
+            if self.accept.paused_until.is_some_and(|t| now.instant >= t) {
+                self.accept.paused_until = None;
+                self.accept.retry = true;
+            }
+            if shutdown_deadline.is_none()
+                && (acceptable || self.accept.retry)
+                && self.accept.may_accept(now.instant)
+            {
+                self.accept.retry = false;
                 self.accept_all(now);
             }
             for r in ready.iter() {
@@ -310,13 +388,22 @@ impl<B: Backend, A: App> EventLoop<B, A> {
 
     fn accept_all(&mut self, now: Now) {
         loop {
+            if self.live >= self.config.max_connections.saturating_add(MAX_REFUSING) {
+                self.accept.full = true;
+                return;
+            }
             match self.backend.accept() {
                 Ok(Some((token, peer))) => {
                     if self.conns.len() <= token {
                         self.conns.resize_with(token + 1, || None);
                     }
+                    let refused = self.live >= self.config.max_connections;
+                    let mut proto = Connection::new(self.config.limits.clone(), now.instant);
+                    if refused {
+                        proto.refuse(now);
+                    }
                     let conn = Conn {
-                        proto: Connection::new(self.config.limits.clone(), now.instant),
+                        proto,
                         ws: None,
                         inbuf: ReadBuf::new(),
                         peer,
@@ -332,6 +419,7 @@ impl<B: Backend, A: App> EventLoop<B, A> {
                         linger_until: None,
                         in_exchange: false,
                         exchange: Exchange::new(now.instant),
+                        charged: 0,
                     };
                     if let Some(slot) = self.conns.get_mut(token) {
                         *slot = Some(conn);
@@ -340,9 +428,12 @@ impl<B: Backend, A: App> EventLoop<B, A> {
                     self.process(token, now);
                 }
                 Ok(None) => return,
+                // The peer gave up while queued: nothing to back off from.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
                 Err(e) => {
-                    // Out of descriptors or a transient error: try again on the next wake.
-                    let _ = writeln!(self.log, "weft: accept failed: {e}");
+                    // Out of descriptors (EMFILE/ENFILE) or memory: the queued connections
+                    // stay queued; try again after a pause.
+                    self.accept.failed(&e, now.instant, &mut self.log);
                     return;
                 }
             }
@@ -395,9 +486,16 @@ impl<B: Backend, A: App> EventLoop<B, A> {
 
     fn close(&mut self, token: Token) {
         if let Some(slot) = self.conns.get_mut(token) {
-            if slot.take().is_some() {
+            if let Some(conn) = slot.take() {
                 self.backend.close(token);
                 self.live -= 1;
+                self.config.budget.recharge(conn.charged, 0);
+                if self.accept.full {
+                    // Room again: the listen queue may hold connections whose readiness
+                    // was reported while the loop was full.
+                    self.accept.full = false;
+                    self.accept.retry = true;
+                }
             }
         }
     }
@@ -436,7 +534,10 @@ impl<B: Backend, A: App> EventLoop<B, A> {
                     }
                     progressed |= produce(app, conn, now, log);
                 }
-                if conn.ws.is_some() {
+                if let Some(session) = conn.ws.as_mut() {
+                    session
+                        .codec
+                        .set_message_budget(config.budget.share_of(conn.charged));
                     progressed |= ws_pump(conn, now, message, log);
                     progressed |= ws_produce(conn, now, log);
                 }
@@ -512,6 +613,9 @@ impl<B: Backend, A: App> EventLoop<B, A> {
         } else if !conn.in_exchange {
             conn.inbuf.shrink_if_idle(conn.read_chunk);
         }
+        let charge = conn.ws.as_ref().map_or(0, |s| s.codec.buffered());
+        config.budget.recharge(conn.charged, charge);
+        conn.charged = charge;
         let wants_write = !conn.transmit().is_empty();
         backend.set_interest(token, conn.wants_read(limits), wants_write);
         *next_timer = earliest(*next_timer, conn.deadline());

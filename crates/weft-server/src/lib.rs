@@ -2,6 +2,7 @@
 //! backends, and the command line of the `weft` binary. The application (weft-app) sits above.
 
 pub mod backend;
+pub mod budget;
 pub mod buffer;
 pub mod cli;
 pub mod event_loop;

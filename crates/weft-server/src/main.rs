@@ -65,6 +65,8 @@ fn serve(config: ServeConfig) -> std::io::Result<()> {
 
     let loop_config = LoopConfig {
         limits: config.limits.clone(),
+        max_connections: config.max_connections,
+        budget: std::sync::Arc::new(weft_server::budget::MemoryBudget::new(config.memory_budget)),
     };
     let mut handles = Vec::new();
     for (i, listener) in listeners.into_iter().enumerate() {
@@ -107,6 +109,8 @@ fn serve(config: ServeConfig) -> std::io::Result<()> {
     announce(backend.local_addr());
     let loop_config = LoopConfig {
         limits: config.limits.clone(),
+        max_connections: config.max_connections,
+        budget: std::sync::Arc::new(weft_server::budget::MemoryBudget::new(config.memory_budget)),
     };
     // No signals reach a component: it runs until the host stops it.
     let shutdown = AtomicBool::new(false);

@@ -62,7 +62,12 @@ impl NativeBackend {
 }
 
 impl Backend for NativeBackend {
-    fn wait(&mut self, timeout: Option<Duration>, ready: &mut Vec<Readiness>) -> io::Result<bool> {
+    fn wait(
+        &mut self,
+        timeout: Option<Duration>,
+        accept: bool,
+        ready: &mut Vec<Readiness>,
+    ) -> io::Result<bool> {
         match self.poll.poll(&mut self.events, timeout) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(false),
@@ -71,7 +76,9 @@ impl Backend for NativeBackend {
         let mut acceptable = false;
         for event in self.events.iter() {
             if event.token() == LISTENER {
-                acceptable = true;
+                // Edge-triggered: an edge seen while not accepting is not repeated, so the
+                // loop retries accept by itself when it may accept again.
+                acceptable = accept;
                 continue;
             }
             if event.token() == WAKER {

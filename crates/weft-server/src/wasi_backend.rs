@@ -236,10 +236,17 @@ impl WasiBackend {
 }
 
 impl Backend for WasiBackend {
-    fn wait(&mut self, timeout: Option<Duration>, ready: &mut Vec<Readiness>) -> io::Result<bool> {
+    fn wait(
+        &mut self,
+        timeout: Option<Duration>,
+        accept: bool,
+        ready: &mut Vec<Readiness>,
+    ) -> io::Result<bool> {
         let mut interest = std::mem::take(&mut self.interest);
         interest.clear();
-        if self.listener_ready.is_some() {
+        // A listener whose queue cannot be taken (out of descriptors) stays ready: polling it
+        // then would return at once, forever.
+        if accept && self.listener_ready.is_some() {
             interest.push(Interest::Accept);
         }
         for (token, conn) in self.conns.iter().enumerate() {

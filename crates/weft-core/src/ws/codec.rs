@@ -130,6 +130,7 @@ const BAD_COMPRESSED_DATA: WsError = WsError::new(1007, "invalid compressed data
 const ONE_BYTE_CLOSE: WsError = WsError::new(1002, "close payload of one byte");
 const INVALID_CLOSE_CODE: WsError = WsError::new(1002, "invalid close code");
 const CLOSE_REASON_NOT_UTF8: WsError = WsError::new(1007, "close reason not UTF-8");
+const OVER_BUDGET: WsError = WsError::new(1013, "server memory budget exhausted, try again later");
 
 /// The payload of the pings sent when the peer is idle.
 const IDLE_PING_PAYLOAD: &[u8] = b"weft";
@@ -290,6 +291,9 @@ pub struct WebSocket {
     last_input: Instant,
     /// When the unanswered idle ping was sent.
     ping_sent: Option<Instant>,
+    /// The most bytes the message in progress may take now (the driver's share of a
+    /// server-wide budget); see [`WebSocket::set_message_budget`].
+    message_budget: usize,
 }
 
 impl fmt::Debug for WebSocket {
@@ -336,7 +340,39 @@ impl WebSocket {
             held: 0,
             last_input: now,
             ping_sent: None,
+            message_budget: usize::MAX,
         }
+    }
+
+    /// Limits the message in progress to `bytes` (whole frames are judged from their header,
+    /// inflated bytes as they come out) on top of `max_message`: a driver sharing one memory
+    /// budget among many sessions passes what is left of it before each
+    /// [`WebSocket::next_event`]. A message that does not fit fails the session with 1013 (Try
+    /// Again Later) instead of 1009: the limit was the server's load, not the message. Starts
+    /// unlimited.
+    pub fn set_message_budget(&mut self, bytes: usize) {
+        self.message_budget = bytes;
+    }
+
+    /// Bytes this session holds in buffers that grow with traffic: the message in progress
+    /// (counting the rest of an uncompressed frame whose header announced it, so a budget is
+    /// charged before the bytes arrive), the transmit buffer and the compression buffers.
+    pub fn buffered(&self) -> usize {
+        let announced = match self.frame {
+            Some(frame) if !is_control(frame.opcode) && !self.message_compressed => {
+                usize::try_from(frame.remaining).unwrap_or(usize::MAX)
+            }
+            _ => 0,
+        };
+        let message = self
+            .message
+            .capacity()
+            .max(self.message.len().saturating_add(announced));
+        message
+            .saturating_add(self.link.out.capacity())
+            .saturating_add(self.scratch.capacity())
+            .saturating_add(self.compressed.capacity())
+            .saturating_add(self.control.capacity())
     }
 
     /// Consumes input incrementally (a frame's payload may arrive in many pieces and is
@@ -489,9 +525,19 @@ impl WebSocket {
         {
             return Err(MESSAGE_TOO_LARGE);
         }
+        if !control && !compressed && self.message.len() as u64 + len > self.message_budget as u64 {
+            return Err(OVER_BUDGET);
+        }
         let Some(key) = masking_key(input, header_len) else {
             return Ok(None);
         };
+        if !control && !compressed && self.message.is_empty() {
+            // A message's first frame: room for exactly what it announces (checked against
+            // both limits above), rather than doubling up to twice that as it arrives.
+            // Reserving touches no page, so an announced length costs nothing until sent.
+            self.message
+                .reserve_exact(usize::try_from(len).unwrap_or(0));
+        }
         if control {
             self.control.clear();
         } else if data {
@@ -561,13 +607,14 @@ impl WebSocket {
     /// integrity, so the error a bad message reports does not depend on how its input was cut.
     fn inflate(&mut self, mut input: &[u8]) -> Result<(), WsError> {
         let max_message = self.config.max_message;
+        let limit = max_message.min(self.message_budget);
         let is_text = self.message_kind == Some(MessageKind::Text);
         let inflater = self
             .inflater
             .get_or_insert_with(|| InflateState::new_boxed(DataFormat::Raw));
         loop {
             let start = self.message.len();
-            let room = max_message.saturating_add(1).saturating_sub(start);
+            let room = limit.saturating_add(1).saturating_sub(start);
             let spare = room.min(input.len().saturating_mul(4).max(4096));
             self.message.resize(start + spare, 0);
             let output = self.message.get_mut(start..).unwrap_or_default();
@@ -575,15 +622,19 @@ impl WebSocket {
             self.message.truncate(start + result.bytes_written);
             input = input.get(result.bytes_consumed..).unwrap_or(&[]);
             if is_text {
-                let within = self.message.len().min(max_message);
+                let within = self.message.len().min(limit);
                 if let Some(new) = self.message.get(start..within) {
                     if self.utf8.feed(new).is_err() {
                         return Err(INVALID_UTF8);
                     }
                 }
             }
-            if self.message.len() > max_message {
-                return Err(MESSAGE_TOO_LARGE);
+            if self.message.len() > limit {
+                return Err(if limit == max_message {
+                    MESSAGE_TOO_LARGE
+                } else {
+                    OVER_BUDGET
+                });
             }
             match result.status {
                 Ok(MZStatus::StreamEnd) => {
