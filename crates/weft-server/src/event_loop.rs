@@ -150,6 +150,8 @@ struct Conn {
     exchange: Exchange,
     /// Bytes charged to the memory budget for this connection's WebSocket buffers.
     charged: usize,
+    /// Accepted over `max_connections`: answered `503` and closed.
+    refused: bool,
 }
 
 pub struct EventLoop<B: Backend, A: App> {
@@ -165,6 +167,9 @@ pub struct EventLoop<B: Backend, A: App> {
     /// A WebSocket message copied out of its codec for the handler (reused).
     message: MessageBuf,
     accept: AcceptState,
+    /// Connections accepted over `max_connections` that are being refused (not counted
+    /// against it: they only wait for their `503` to leave).
+    refusing: usize,
 }
 
 /// Whether the loop may accept now, and the record of failed accepts.
@@ -309,6 +314,7 @@ impl<B: Backend, A: App> EventLoop<B, A> {
             log: Vec::new(),
             next_timer: None,
             accept: AcceptState::default(),
+            refusing: 0,
         }
     }
 
@@ -388,7 +394,7 @@ impl<B: Backend, A: App> EventLoop<B, A> {
 
     fn accept_all(&mut self, now: Now) {
         loop {
-            if self.live >= self.config.max_connections.saturating_add(MAX_REFUSING) {
+            if self.refusing >= MAX_REFUSING {
                 self.accept.full = true;
                 return;
             }
@@ -397,10 +403,11 @@ impl<B: Backend, A: App> EventLoop<B, A> {
                     if self.conns.len() <= token {
                         self.conns.resize_with(token + 1, || None);
                     }
-                    let refused = self.live >= self.config.max_connections;
+                    let refused = self.live - self.refusing >= self.config.max_connections;
                     let mut proto = Connection::new(self.config.limits.clone(), now.instant);
                     if refused {
                         proto.refuse(now);
+                        self.refusing += 1;
                     }
                     let conn = Conn {
                         proto,
@@ -420,6 +427,7 @@ impl<B: Backend, A: App> EventLoop<B, A> {
                         in_exchange: false,
                         exchange: Exchange::new(now.instant),
                         charged: 0,
+                        refused,
                     };
                     if let Some(slot) = self.conns.get_mut(token) {
                         *slot = Some(conn);
@@ -490,6 +498,9 @@ impl<B: Backend, A: App> EventLoop<B, A> {
                 self.backend.close(token);
                 self.live -= 1;
                 self.config.budget.recharge(conn.charged, 0);
+                if conn.refused {
+                    self.refusing -= 1;
+                }
                 if self.accept.full {
                     // Room again: the listen queue may hold connections whose readiness
                     // was reported while the loop was full.
