@@ -14,7 +14,7 @@ use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::time::Duration;
 
-use wasi::clocks::monotonic_clock::subscribe_duration;
+use wasi::clocks::monotonic_clock::{now as clock_now, subscribe_duration};
 use wasi::io::poll::{poll, Pollable};
 use wasi::io::streams::{InputStream, OutputStream, StreamError};
 use wasi::sockets::instance_network::instance_network;
@@ -34,6 +34,21 @@ const IO_CAP: usize = 64 * 1024;
 /// on every read before it knows how much arrived, so small requests get small reads; a read
 /// that fills the request doubles the size (up to [`IO_CAP`]) so uploads still get large ones.
 const FIRST_READ: usize = 4 * 1024;
+/// A connection that did no work for this long is cold: it leaves the per-wait sweep (every
+/// `poll` costs the host time in proportion to its pollables, so 10,000 idle connections
+/// swept on every wait starve the active ones) and is swept at a bounded rate instead. Work
+/// is a write (an answer), or a read of at least [`ACTIVE_READ`] bytes (an upload): a client
+/// trickling a few bytes (slow-loris) stays cold, an idle keep-alive connection turns cold,
+/// and one that asks again is answered from the cold sweep and is hot again.
+const COLD_AFTER_NS: u64 = 1_000_000_000;
+/// The smallest read that counts as work.
+const ACTIVE_READ: usize = 1024;
+/// Every cold connection is polled at least once per this period while the loop is busy
+/// (spread over the waits); an idle loop waits on all of them at once.
+const COLD_PERIOD_NS: u64 = 100_000_000;
+/// A wait that finds nothing ready blocks on the hot connections alone for up to this long
+/// before it blocks on every connection (one host call over all of them).
+const HOT_WAIT_NS: u64 = 2_000_000;
 
 fn sock_err(e: ErrorCode) -> io::Error {
     io::Error::other(format!("wasi:sockets: {e:?}"))
@@ -101,6 +116,8 @@ struct WasiConn {
     /// read answers `WouldBlock` without a host call that would only find nothing.
     drained: bool,
     read_size: usize,
+    /// When this connection last moved a byte (or was accepted).
+    last_io: u64,
 }
 
 #[derive(Clone, Copy)]
@@ -118,9 +135,19 @@ pub struct WasiBackend {
     listener_ready: Option<Pollable>,
     listener: Option<TcpSocket>,
     local: SocketAddr,
+    /// What the hot connections (and the listener) wait for; rebuilt every wait.
     interest: Vec<Interest>,
+    /// What the cold connections wait for.
+    cold: Vec<Interest>,
     /// Where the next sweep starts, so every batch gets its turn.
     sweep_from: usize,
+    /// The next cold batch to poll.
+    cold_from: usize,
+    /// Nanoseconds of cold sweeping owed (time passed since the last cold batches, in units
+    /// that make the whole cold list last `COLD_PERIOD_NS`).
+    cold_credit: u64,
+    /// The clock at the last wait.
+    last_wait: u64,
     _network: Network,
 }
 
@@ -164,7 +191,11 @@ impl WasiBackend {
             listener: Some(socket),
             local,
             interest: Vec::new(),
+            cold: Vec::new(),
             sweep_from: 0,
+            cold_from: 0,
+            cold_credit: 0,
+            last_wait: clock_now(),
             _network: network,
         })
     }
@@ -187,6 +218,137 @@ impl WasiBackend {
             Interest::Read(t) => self.conns.get(t)?.as_ref().map(|c| &c.read_ready),
             Interest::Write(t) => self.conns.get(t)?.as_ref().map(|c| &c.write_ready),
         }
+    }
+
+    /// One non-blocking `poll` over `batch` (plus a zero-duration clock): records its hits and
+    /// returns (any hit, the listener was ready). `None` when a pollable is gone.
+    fn poll_batch(
+        &mut self,
+        batch: &[Interest],
+        ready: &mut Vec<Readiness>,
+    ) -> Option<(bool, bool)> {
+        let zero = subscribe_duration(0);
+        let mut list: Vec<&Pollable> = batch.iter().filter_map(|&i| self.pollable(i)).collect();
+        if list.len() != batch.len() {
+            return None;
+        }
+        list.push(&zero);
+        let mut hits = poll(&list);
+        drop(list);
+        let first_new = ready.len();
+        let found = Self::record(batch, &mut hits, ready);
+        self.undrain(ready.get(first_new..).unwrap_or(&[]));
+        Some(found)
+    }
+
+    /// One blocking `poll` over `interest` and a clock of `limit` (none: no limit).
+    fn block_on(
+        &mut self,
+        interest: &[Interest],
+        limit: Option<u64>,
+        ready: &mut Vec<Readiness>,
+    ) -> io::Result<(bool, bool)> {
+        let clock = limit.map(subscribe_duration);
+        let mut list: Vec<&Pollable> = interest.iter().filter_map(|&i| self.pollable(i)).collect();
+        if list.len() != interest.len() {
+            return Err(io::Error::other(
+                "pollable list out of step with the interest list",
+            ));
+        }
+        if let Some(clock) = clock.as_ref() {
+            list.push(clock);
+        }
+        // `poll` traps on an empty list.
+        let mut hits = if list.is_empty() {
+            Vec::new()
+        } else {
+            poll(&list)
+        };
+        drop(list);
+        let first_new = ready.len();
+        let found = Self::record(interest, &mut hits, ready);
+        self.undrain(ready.get(first_new..).unwrap_or(&[]));
+        Ok(found)
+    }
+
+    /// The body of [`Backend::wait`], over the hot list (`interest`, the listener included)
+    /// and the cold list.
+    fn wait_on(
+        &mut self,
+        interest: &[Interest],
+        cold: &[Interest],
+        now: u64,
+        timeout: Option<Duration>,
+        ready: &mut Vec<Readiness>,
+    ) -> io::Result<bool> {
+        let mut any = false;
+        let mut accept = false;
+
+        // The cold batches owed since the last wait (the whole list once per period).
+        let cold_batches = cold.len().div_ceil(POLL_BATCH) as u64;
+        let elapsed = now.saturating_sub(self.last_wait);
+        self.last_wait = now;
+        if cold_batches > 0 {
+            let per_batch = (COLD_PERIOD_NS / cold_batches).max(1);
+            self.cold_credit = self.cold_credit.saturating_add(elapsed).min(COLD_PERIOD_NS);
+            let due = self.cold_credit / per_batch;
+            self.cold_credit -= due * per_batch;
+            for _ in 0..due {
+                let index = self.cold_from % cold_batches as usize;
+                self.cold_from = index + 1;
+                let start = index * POLL_BATCH;
+                let batch = cold
+                    .get(start..(start + POLL_BATCH).min(cold.len()))
+                    .unwrap_or(&[]);
+                if let Some((hit, _)) = self.poll_batch(batch, ready) {
+                    any |= hit;
+                }
+            }
+        }
+
+        // Non-blocking sweep of the hot list: batches of at most 32 plus a zero-duration
+        // clock, starting where the last one stopped; the first batch with hits is served.
+        let batches = interest.len().div_ceil(POLL_BATCH);
+        if batches > 0 {
+            let first = self.sweep_from % batches;
+            for b in 0..batches {
+                let index = (first + b) % batches;
+                let start = index * POLL_BATCH;
+                let batch = interest
+                    .get(start..(start + POLL_BATCH).min(interest.len()))
+                    .unwrap_or(&[]);
+                let Some((hit, acc)) = self.poll_batch(batch, ready) else {
+                    continue;
+                };
+                accept |= acc;
+                if hit {
+                    // Serve this batch now; the next wait resumes after it.
+                    self.sweep_from = index + 1;
+                    return Ok(accept);
+                }
+            }
+        }
+        if any {
+            return Ok(accept);
+        }
+
+        // Nothing was ready: block, bounded by the timeout. With cold connections, first on
+        // the hot ones for a short while (a busy loop's next event is almost always there),
+        // then on everything.
+        let limit = timeout.map(|t| u64::try_from(t.as_nanos()).unwrap_or(u64::MAX));
+        if cold.is_empty() {
+            let (_, acc) = self.block_on(interest, limit, ready)?;
+            return Ok(acc);
+        }
+        let short = limit.map_or(HOT_WAIT_NS, |l| l.min(HOT_WAIT_NS));
+        let (hit, acc) = self.block_on(interest, Some(short), ready)?;
+        if hit || limit.is_some_and(|l| l <= short) {
+            return Ok(acc);
+        }
+        let mut all = interest.to_vec();
+        all.extend_from_slice(cold);
+        let (_, acc) = self.block_on(&all, limit.map(|l| l - short), ready)?;
+        Ok(acc)
     }
 
     /// A poll reported these streams readable: reads may find data again.
@@ -242,8 +404,11 @@ impl Backend for WasiBackend {
         accept: bool,
         ready: &mut Vec<Readiness>,
     ) -> io::Result<bool> {
+        let now = clock_now();
         let mut interest = std::mem::take(&mut self.interest);
+        let mut cold = std::mem::take(&mut self.cold);
         interest.clear();
+        cold.clear();
         // A listener whose queue cannot be taken (out of descriptors) stays ready: polling it
         // then would return at once, forever.
         if accept && self.listener_ready.is_some() {
@@ -251,73 +416,22 @@ impl Backend for WasiBackend {
         }
         for (token, conn) in self.conns.iter().enumerate() {
             if let Some(conn) = conn {
-                if conn.want_read {
-                    interest.push(Interest::Read(token));
-                }
                 if conn.want_write {
                     interest.push(Interest::Write(token));
                 }
-            }
-        }
-
-        let mut accept = false;
-        let batches = interest.len().div_ceil(POLL_BATCH);
-        if batches > 0 {
-            // Non-blocking sweep: batches of at most 32 plus a zero-duration clock.
-            let zero = subscribe_duration(0);
-            let first = self.sweep_from % batches;
-            for b in 0..batches {
-                let index = (first + b) % batches;
-                let start = index * POLL_BATCH;
-                let batch = interest
-                    .get(start..(start + POLL_BATCH).min(interest.len()))
-                    .unwrap_or(&[]);
-                let mut list: Vec<&Pollable> =
-                    batch.iter().filter_map(|&i| self.pollable(i)).collect();
-                if list.len() != batch.len() {
-                    continue;
-                }
-                list.push(&zero);
-                let mut hits = poll(&list);
-                let first_new = ready.len();
-                let (any, acc) = Self::record(batch, &mut hits, ready);
-                self.undrain(ready.get(first_new..).unwrap_or(&[]));
-                accept |= acc;
-                if any {
-                    // Serve this batch now; the next wait resumes after it.
-                    self.sweep_from = index + 1;
-                    self.interest = interest;
-                    return Ok(accept);
+                if conn.want_read {
+                    if conn.want_write || now.saturating_sub(conn.last_io) < COLD_AFTER_NS {
+                        interest.push(Interest::Read(token));
+                    } else {
+                        cold.push(Interest::Read(token));
+                    }
                 }
             }
         }
-
-        // Nothing was ready: one blocking poll over everything, bounded by the timeout.
-        let clock =
-            timeout.map(|t| subscribe_duration(u64::try_from(t.as_nanos()).unwrap_or(u64::MAX)));
-        let mut list: Vec<&Pollable> = interest.iter().filter_map(|&i| self.pollable(i)).collect();
-        if list.len() != interest.len() {
-            self.interest = interest;
-            return Err(io::Error::other(
-                "pollable list out of step with the interest list",
-            ));
-        }
-        if let Some(clock) = clock.as_ref() {
-            list.push(clock);
-        }
-        // `poll` traps on an empty list.
-        let mut hits = if list.is_empty() {
-            Vec::new()
-        } else {
-            poll(&list)
-        };
-        drop(list);
-        let first_new = ready.len();
-        let (_, acc) = Self::record(&interest, &mut hits, ready);
-        self.undrain(ready.get(first_new..).unwrap_or(&[]));
-        accept |= acc;
+        let result = self.wait_on(&interest, &cold, now, timeout, ready);
         self.interest = interest;
-        Ok(accept)
+        self.cold = cold;
+        result
     }
 
     fn accept(&mut self) -> io::Result<Option<(Token, SocketAddr)>> {
@@ -343,6 +457,7 @@ impl Backend for WasiBackend {
             want_write: false,
             drained: false,
             read_size: FIRST_READ,
+            last_io: clock_now(),
         };
         let token = match self.free.pop() {
             Some(t) => t,
@@ -373,6 +488,9 @@ impl Backend for WasiBackend {
                 Ok(ReadOutcome::WouldBlock)
             }
             Ok(bytes) => {
+                if bytes.len() >= ACTIVE_READ {
+                    conn.last_io = clock_now();
+                }
                 let n = bytes.len().min(buf.len());
                 if let (Some(dst), Some(src)) = (buf.get_mut(..n), bytes.get(..n)) {
                     dst.copy_from_slice(src);
@@ -390,7 +508,11 @@ impl Backend for WasiBackend {
     }
 
     fn write(&mut self, token: Token, data: &[u8]) -> io::Result<usize> {
-        let conn = self.conn(token)?;
+        let conn = self
+            .conns
+            .get_mut(token)
+            .and_then(Option::as_mut)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such connection"))?;
         let permit = conn.output.check_write().map_err(stream_err)?;
         let n = usize::try_from(permit)
             .unwrap_or(usize::MAX)
@@ -403,6 +525,7 @@ impl Backend for WasiBackend {
             .write(data.get(..n).unwrap_or(&[]))
             .map_err(stream_err)?;
         conn.output.flush().map_err(stream_err)?;
+        conn.last_io = clock_now();
         Ok(n)
     }
 
