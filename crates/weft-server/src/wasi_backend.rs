@@ -288,8 +288,8 @@ impl WasiBackend {
         let cold_batches = cold.len().div_ceil(POLL_BATCH) as u64;
         let elapsed = now.saturating_sub(self.last_wait);
         self.last_wait = now;
-        if cold_batches > 0 {
-            let per_batch = (COLD_PERIOD_NS / cold_batches).max(1);
+        if let Some(per_batch) = COLD_PERIOD_NS.checked_div(cold_batches) {
+            let per_batch = per_batch.max(1);
             self.cold_credit = self.cold_credit.saturating_add(elapsed).min(COLD_PERIOD_NS);
             let due = self.cold_credit / per_batch;
             self.cold_credit -= due * per_batch;
