@@ -62,6 +62,12 @@ pub trait Backend {
     /// Releases the connection.
     fn close(&mut self, token: Token);
 
+    /// Connections closed by the loop that the backend still holds (their resources cannot be
+    /// released yet); they count against the loop's connection limit.
+    fn parked(&self) -> usize {
+        0
+    }
+
     /// Stops accepting new connections (graceful shutdown).
     fn stop_listening(&mut self);
 

@@ -403,7 +403,8 @@ impl<B: Backend, A: App> EventLoop<B, A> {
                     if self.conns.len() <= token {
                         self.conns.resize_with(token + 1, || None);
                     }
-                    let refused = self.live - self.refusing >= self.config.max_connections;
+                    let serving = self.live - self.refusing + self.backend.parked();
+                    let refused = serving >= self.config.max_connections;
                     let mut proto = Connection::new(self.config.limits.clone(), now.instant);
                     if refused {
                         proto.refuse(now);

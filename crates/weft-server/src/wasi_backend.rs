@@ -41,6 +41,8 @@ const FIRST_READ: usize = 4 * 1024;
 /// trickling a few bytes (slow-loris) stays cold, an idle keep-alive connection turns cold,
 /// and one that asks again is answered from the cold sweep and is hot again.
 const COLD_AFTER_NS: u64 = 1_000_000_000;
+/// How often parked connections are checked for a stream that can be dropped.
+const PARKED_CHECK_NS: u64 = 100_000_000;
 /// The smallest read that counts as work.
 const ACTIVE_READ: usize = 1024;
 /// Every cold connection is polled at least once per this period while the loop is busy
@@ -131,6 +133,10 @@ enum Interest {
 /// the network last.
 pub struct WasiBackend {
     conns: Vec<Option<WasiConn>>,
+    /// Closed connections whose output stream cannot be dropped yet (see
+    /// [`Backend::close`]), with the clock of the last check.
+    parked: Vec<WasiConn>,
+    parked_checked: u64,
     free: Vec<usize>,
     listener_ready: Option<Pollable>,
     listener: Option<TcpSocket>,
@@ -186,6 +192,8 @@ impl WasiBackend {
         let local = from_wasi_addr(socket.local_address().map_err(sock_err)?);
         Ok(WasiBackend {
             conns: Vec::new(),
+            parked: Vec::new(),
+            parked_checked: 0,
             free: Vec::new(),
             listener_ready: Some(socket.subscribe()),
             listener: Some(socket),
@@ -405,6 +413,11 @@ impl Backend for WasiBackend {
         ready: &mut Vec<Readiness>,
     ) -> io::Result<bool> {
         let now = clock_now();
+        if !self.parked.is_empty() && now.saturating_sub(self.parked_checked) >= PARKED_CHECK_NS {
+            self.parked_checked = now;
+            // Dropping a ready stream returns at once.
+            self.parked.retain(|conn| !conn.write_ready.ready());
+        }
         let mut interest = std::mem::take(&mut self.interest);
         let mut cold = std::mem::take(&mut self.cold);
         interest.clear();
@@ -542,12 +555,26 @@ impl Backend for WasiBackend {
         }
     }
 
+    /// Releases the connection. wasmtime's drop of an output stream waits until the stream
+    /// could take a write: for a peer that stopped reading, forever, and the whole component
+    /// with it (every connection stalls). So a stream that is not ready is parked, with its
+    /// socket, until it is (checked at most every [`PARKED_CHECK_NS`]); the peer still sees
+    /// the close once it reads what is queued. What the host does with a peer that never reads
+    /// again is its own: it holds the socket meanwhile.
     fn close(&mut self, token: Token) {
         if let Some(slot) = self.conns.get_mut(token) {
-            if slot.take().is_some() {
+            if let Some(conn) = slot.take() {
                 self.free.push(token);
+                if !conn.write_ready.ready() {
+                    let _ = conn.socket.shutdown(ShutdownType::Both);
+                    self.parked.push(conn);
+                }
             }
         }
+    }
+
+    fn parked(&self) -> usize {
+        self.parked.len()
     }
 
     fn stop_listening(&mut self) {
