@@ -4,8 +4,8 @@
 use crate::error::Error;
 use crate::limits::Limits;
 use crate::syntax::{
-    eq_lower, field_value_len, find_lf, is_host_chars, is_token, list_contains, list_items,
-    parse_decimal, position_of, short_position_of, token_len, trim_field_value, trim_ows,
+    eq_lower, field_value_len, find_lf, is_token, list_contains, list_items, parse_decimal,
+    position_of, short_position_of, split_host_port, token_len, trim_field_value, trim_ows,
     visible_ascii_len,
 };
 
@@ -533,7 +533,7 @@ struct RequestFields<'a> {
     hosts: usize,
     /// The last Host value.
     host: &'a [u8],
-    /// Some Host value holds a character no host or port can.
+    /// Some Host value is not `uri-host [":" port]` with a non-empty host.
     bad_host: bool,
     content_length: Option<u64>,
     bad_content_length: bool,
@@ -554,7 +554,7 @@ impl<'a> RequestFields<'a> {
             4 if eq_lower(name, b"host") => {
                 self.hosts += 1;
                 self.host = value;
-                self.bad_host |= !is_host_chars(value);
+                self.bad_host |= split_host_port(value).is_none();
             }
             14 if eq_lower(name, b"content-length") => {
                 add_content_length(
