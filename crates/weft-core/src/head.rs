@@ -450,10 +450,8 @@ fn valid_target_form(method: Method<'_>, target: &[u8]) -> bool {
         return false;
     }
     match method {
-        Method::Connect => {
-            // authority-form: host ":" port, nothing else.
-            !target.starts_with(b"/") && !target.contains(&b'/') && target.contains(&b':')
-        }
+        // authority-form: uri-host ":" port, nothing else (RFC 9112 section 3.2.3).
+        Method::Connect => matches!(split_host_port(target), Some((_, Some(_)))),
         _ if target == b"*" => method == Method::Options,
         _ if target.starts_with(b"/") => true,
         _ => {
@@ -462,12 +460,33 @@ fn valid_target_form(method: Method<'_>, target: &[u8]) -> bool {
                 return false;
             };
             let scheme = target.get(..colon).unwrap_or(&[]);
-            matches!(scheme.first(), Some(b) if b.is_ascii_alphabetic())
+            let rest = target.get(colon + 1..).unwrap_or(&[]);
+            let scheme_ok = matches!(scheme.first(), Some(b) if b.is_ascii_alphabetic())
                 && scheme
                     .iter()
-                    .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+                    .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+            scheme_ok && (!is_http_scheme(scheme) || valid_http_hier_part(rest))
         }
     }
+}
+
+/// Is `scheme` `http` or `https` (case-insensitive, RFC 3986 section 3.1)?
+fn is_http_scheme(scheme: &[u8]) -> bool {
+    scheme.eq_ignore_ascii_case(b"http") || scheme.eq_ignore_ascii_case(b"https")
+}
+
+/// Does `rest`, what follows `http:` or `https:`, start with `//` and an authority that is a
+/// non-empty uri-host and an optional port (RFC 9110 section 4.2.1)? Userinfo is refused
+/// (section 4.2.4): its `@` is no host or port byte.
+fn valid_http_hier_part(rest: &[u8]) -> bool {
+    let Some(after) = rest.strip_prefix(b"//") else {
+        return false;
+    };
+    let end = after
+        .iter()
+        .position(|&b| matches!(b, b'/' | b'?' | b'#'))
+        .unwrap_or(after.len());
+    after.get(..end).and_then(split_host_port).is_some()
 }
 
 /// What the Transfer-Encoding fields of a message say, accumulated over every field.

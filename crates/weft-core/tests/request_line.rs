@@ -81,6 +81,75 @@ fn bad_targets() {
 }
 
 #[test]
+fn absolute_form_authority_is_checked() {
+    // An http(s) target is "http" "://" authority path-abempty [ "?" query ] (RFC 9110 4.2.1),
+    // its authority a non-empty uri-host and an optional port, without userinfo (4.2.4).
+    for target in [
+        "http://h:/",
+        "http://h:8080",
+        "http://h?x=1",
+        "http://h#f",
+        "HTTP://H/x",
+        "hTTpS://h:443/x",
+        "http://[::1]:8080/x",
+        "http://[v1.x]/",
+        "http://h%41/",
+        "http://1.2.3.4/",
+        // Other schemes are not http URIs: their authority is theirs.
+        "svn+ssh://user@host/path",
+        "ftp://a:b:c/",
+    ] {
+        assert_eq!(assert_accepted(&get(target)).target, target);
+    }
+    for target in [
+        "http://foo@host/",
+        "http://user:pw@host/",
+        "https://@host/",
+        "http://host@/",
+        "HTTP://a@b/",
+        "http:///x",
+        "http://",
+        "http://?x",
+        "http://:80/",
+        "http://a:b:c/",
+        "http://h:8o/",
+        "http://4714::abcd:8001/",
+        "http://[::1/",
+        "http://[zz::1]/",
+        "http://[::1]x/",
+        "http://h%zz/",
+        "http://h\\x/",
+        "http:/x",
+        "http:x",
+        "https:",
+    ] {
+        assert_rejected(&get(target), Error::BadRequestLine);
+    }
+}
+
+#[test]
+fn connect_authority_is_checked() {
+    // authority-form = uri-host ":" port (RFC 9112 3.2.3): no userinfo, a valid host.
+    for target in ["h:", "[v1.x]:1", "1.2.3.4:80", "h%41:80"] {
+        let input = format!("CONNECT {target} HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_eq!(assert_accepted(input.as_bytes()).target, target);
+    }
+    for target in [
+        "user@h:443",
+        "h:44x",
+        "[::1:443",
+        "[::1]",
+        ":443",
+        "a:b:443",
+        "4714::abcd:8001",
+        "h:443?x",
+    ] {
+        let input = format!("CONNECT {target} HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_rejected(input.as_bytes(), Error::BadRequestLine);
+    }
+}
+
+#[test]
 fn asterisk_form_only_for_options() {
     let r = assert_accepted(b"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n");
     assert_eq!((r.method.as_str(), r.target.as_str()), ("OPTIONS", "*"));
