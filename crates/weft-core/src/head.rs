@@ -63,7 +63,8 @@ impl<'a> Method<'a> {
     }
 }
 
-/// HTTP/1.0 or HTTP/1.1; other versions are refused with 505.
+/// HTTP/1.0 or HTTP/1.1 (which a request of a higher HTTP/1 minor version is read as); other
+/// versions are refused with 505.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Version {
     Http10,
@@ -426,10 +427,13 @@ fn overlong_request_line(line: &[u8], limit: usize) -> Error {
     }
 }
 
+/// The version of a request line. A higher minor version of HTTP/1 is read as HTTP/1.1, the
+/// highest this server implements (RFC 9110 section 2.5); other majors are refused with 505.
 fn parse_version(v: &[u8]) -> Result<Version, Error> {
     match v {
         b"HTTP/1.1" => Ok(Version::Http11),
         b"HTTP/1.0" => Ok(Version::Http10),
+        [b'H', b'T', b'T', b'P', b'/', b'1', b'.', b'2'..=b'9'] => Ok(Version::Http11),
         [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
             if major.is_ascii_digit() && minor.is_ascii_digit() =>
         {

@@ -217,7 +217,9 @@ fn versions() {
     let r = assert_accepted(b"GET / HTTP/1.0\r\n\r\n");
     assert_eq!(r.version, Version::Http10);
     assert!(!r.keep_alive);
-    for v in ["HTTP/2.0", "HTTP/3.0", "HTTP/0.9", "HTTP/1.2", "HTTP/9.9"] {
+    for v in [
+        "HTTP/2.0", "HTTP/3.0", "HTTP/0.9", "HTTP/0.0", "HTTP/9.9", "HTTP/2.1",
+    ] {
         let input = format!("GET / {v}\r\nHost: h\r\n\r\n");
         assert_rejected(input.as_bytes(), Error::VersionNotSupported);
     }
@@ -241,6 +243,32 @@ fn versions() {
     }
     // No version at all (an HTTP/0.9 simple request).
     assert_rejected(b"GET /\r\n\r\n", Error::BadRequestLine);
+}
+
+#[test]
+fn higher_minor_versions_are_read_as_http11() {
+    // RFC 9110 2.5: a higher minor version of HTTP/1 is processed as the highest minor version
+    // the server implements; the answer says HTTP/1.1.
+    for minor in 2..=9 {
+        let input = format!("GET /v HTTP/1.{minor}\r\nHost: h\r\n\r\n");
+        let o = check(input.as_bytes());
+        let r = o.req();
+        assert_eq!(r.version, Version::Http11, "1.{minor}");
+        assert!(r.keep_alive, "1.{minor}");
+        assert_eq!(o.out, echo_response("GET /v\n", None), "1.{minor}");
+        assert!(!o.closed);
+        // HTTP/1.1 rules apply: a Host is required, Connection: close is honoured.
+        let input = format!("GET / HTTP/1.{minor}\r\n\r\n");
+        assert_rejected(input.as_bytes(), Error::BadHost);
+        let input = format!("GET / HTTP/1.{minor}\r\nHost: h\r\nConnection: close\r\n\r\n");
+        assert!(!assert_accepted(input.as_bytes()).keep_alive);
+    }
+    // The unsupported version is judged before the target's form once the line is complete.
+    assert_rejected(b"GET * HTTP/2.0\r\n\r\n", Error::VersionNotSupported);
+    assert_rejected(
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+        Error::VersionNotSupported,
+    );
 }
 
 #[test]
