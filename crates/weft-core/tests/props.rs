@@ -746,6 +746,20 @@ proptest! {
         check_robust(&input, &idx, if early { Answer::Early } else { Answer::Echo })?;
     }
 
+    /// (b) The first violation in byte order wins: once a prefix of the input is refused, every
+    /// longer prefix is refused with the same error (so nothing depends on how input arrives).
+    #[test]
+    fn head_errors_are_fixed_by_their_prefix(input in junk(), tight_limits in any::<bool>()) {
+        let limits = if tight_limits { tight() } else { Limits::default() };
+        let full = parse_request_head(&input, &limits).err();
+        for cut in 0..input.len() {
+            if let Err(err) = parse_request_head(&input[..cut], &limits) {
+                prop_assert_eq!(Some(err), full, "cut {}", cut);
+                break;
+            }
+        }
+    }
+
     /// (c) Serialise then parse: the head parser gives back what was written, consumes exactly
     /// the head, and reports every strict prefix as incomplete.
     #[test]

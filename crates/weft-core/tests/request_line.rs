@@ -322,6 +322,68 @@ fn bad_request_line_is_refused_before_the_head_ends() {
 }
 
 #[test]
+fn bytes_that_cannot_start_a_request_are_refused_at_once() {
+    // Nothing more could make these a request: 400 and close as soon as the offending byte is
+    // there, not when a line end or the header timeout comes.
+    for input in [
+        // A TLS ClientHello (handshake record, TLS 1.0 record version, a length).
+        &b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"[..],
+        b"\x16",
+        b"\x00",
+        b"\x80GET",
+        b" ",
+        b"@",
+        b"(",
+        b"\t",
+        // A bare CR, at the start, after empty lines and inside the line.
+        b"\rX",
+        b"\r\r",
+        b"\r\n\rG",
+        b"\r\n\r\n\x16\x03",
+        b"GE\rT",
+        b"GET\r",
+        b"GET /\r",
+        b"GET / HTTP/1.1\rX",
+        b"GET / HTTP/1.1\r\r",
+        // Bytes no method, target or version can hold.
+        b"G@T",
+        b"GET\t",
+        b"GET  ",
+        b"GET /\x01",
+        b"GET /\x7f",
+        b"GET /\xc3\xa9",
+        b"GET / \r",
+        b"GET / h",
+        b"GET / HTTPS",
+        b"GET / HTTP/x",
+        b"GET / HTTP/1,",
+        b"GET / HTTP/1.x",
+        b"GET / HTTP/1.1 ",
+        b"GET / HTTP/1.10",
+        // A ninth empty line.
+        b"\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r",
+    ] {
+        assert_rejected(input, Error::BadRequestLine);
+    }
+}
+
+#[test]
+fn valid_prefixes_wait() {
+    // Every prefix of a request (and of one whose version this server does not speak) is
+    // waited on: nothing is answered early.
+    for full in [
+        &b"\r\n\r\nGET /x?y HTTP/1.1\r\nHost: h\r\n\r\n"[..],
+        b"X-1!#$%&'*+-.^_`|~ http://h:1/ HTTP/9.9\r\n",
+    ] {
+        for cut in 0..full.len() {
+            let o = check(&full[..cut]);
+            assert!(o.events.is_empty(), "{cut}: {:?}", o.events);
+            assert!(o.out.is_empty() && !o.closed, "{cut}");
+        }
+    }
+}
+
+#[test]
 fn leading_empty_lines_are_ignored_up_to_eight() {
     for n in 1..=8 {
         let mut input = b"\r\n".repeat(n);
@@ -385,12 +447,7 @@ fn overlong_target_is_414() {
 fn overlong_line_without_a_target_is_400() {
     let limits = small_line_limits();
     // No space within the limit: the method (or garbage) is what is long.
-    for line in [
-        format!("{} / HTTP/1.1", "A".repeat(200)),
-        "x".repeat(200),
-        format!("G@T /{} HTTP/1.1", "a".repeat(200)),
-        format!(" /{} HTTP/1.1", "a".repeat(200)),
-    ] {
+    for line in [format!("{} / HTTP/1.1", "A".repeat(200)), "x".repeat(200)] {
         let input = format!("{line}\r\nHost: h\r\n\r\n");
         assert_rejected_with(input.as_bytes(), &limits, Error::RequestLineTooLong);
         let o = check_with(line.as_bytes(), &limits, Answer::Echo);
@@ -399,6 +456,22 @@ fn overlong_line_without_a_target_is_400() {
             vec![Ev::Error(Error::RequestLineTooLong)],
             "{line}"
         );
+    }
+}
+
+#[test]
+fn first_violation_in_byte_order_beats_the_length_limit() {
+    // A byte that cannot be part of a request line is refused where it stands, before the
+    // line grows past the limit.
+    let limits = small_line_limits();
+    for line in [
+        format!("G@T /{} HTTP/1.1", "a".repeat(200)),
+        format!(" /{} HTTP/1.1", "a".repeat(200)),
+        format!("GET /\x01{} HTTP/1.1", "a".repeat(200)),
+    ] {
+        let input = format!("{line}\r\nHost: h\r\n\r\n");
+        assert_rejected_with(input.as_bytes(), &limits, Error::BadRequestLine);
+        assert_rejected_with(line.as_bytes(), &limits, Error::BadRequestLine);
     }
 }
 
