@@ -17,7 +17,8 @@ use crate::body::{ChunkedDecoder, Decoded};
 use crate::date::Now;
 use crate::error::{Error, SendError};
 use crate::head::{
-    connection_has_close, parse_request_head, Framing, Headers, Method, RequestHead, Version,
+    connection_has_close, parse_request_head, Framing, Headers, LineScan, Method, RequestHead,
+    RequestLineScan, Version,
 };
 use crate::limits::Limits;
 use crate::response::{push_decimal, push_header, push_hex, push_status_line, valid_header};
@@ -101,6 +102,8 @@ pub struct Connection {
     head_scanned: usize,
     /// The partial head's request line has been checked.
     line_checked: bool,
+    /// The bytes before and of the request line, judged as they arrive.
+    line_scan: RequestLineScan,
     read_deadline: Option<Instant>,
     /// The time the peer last took response bytes (or output became pending).
     send_progress: Instant,
@@ -126,6 +129,7 @@ impl Connection {
             continue_pending: false,
             head_scanned: 0,
             line_checked: false,
+            line_scan: RequestLineScan::default(),
             read_deadline,
             send_progress: now,
             out: Vec::new(),
@@ -434,35 +438,39 @@ impl Connection {
     }
 
     /// Could `rest` hold a whole request head (or enough to reject it)? Scans each byte once
-    /// across calls: for the end of the header section, the end of the request line (checked
-    /// early so a bad one is refused at once) and the size limits.
+    /// across calls: the request line byte by byte (so a byte no request can hold is refused at
+    /// once, and a complete line is checked as soon as it ends), then the header section for
+    /// its end and the size limit.
     fn head_may_be_complete(&mut self, rest: &[u8]) -> bool {
+        if !self.line_checked {
+            self.head_scanned = rest.len().max(1);
+            return match self.line_scan.scan(rest, &self.limits) {
+                LineScan::Pending => rest.len() > self.limits.max_head,
+                // The parser finds the same error (it scans the same bytes the same way).
+                LineScan::Failed(_) => true,
+                LineScan::Line { .. } => {
+                    // Parsed now: whatever follows the line in `rest` is examined by the
+                    // parser, and later calls look for the end from the last two bytes on.
+                    self.line_checked = true;
+                    true
+                }
+            };
+        }
         // Re-examine the last two bytes: a line end there may now be followed by an empty line.
         let from = self.head_scanned.saturating_sub(2);
         let window = rest.get(from..).unwrap_or(&[]);
         self.head_scanned = rest.len().max(1);
-        let mut line_ended = false;
         let mut i = 0;
         // Jump from line end to line end with the word-at-a-time search.
         while let Some(found) = window.get(i..).and_then(|tail| position_of(tail, b'\n')) {
             let at = from + i + found;
             i += found + 1;
-            if !self.line_checked {
-                // The end of the request line, or of an empty line before it (the parser
-                // judges those; the request line is still to come).
-                let before = rest.get(..at).unwrap_or(&[]);
-                self.line_checked = !before.iter().all(|&c| c == b'\r' || c == b'\n');
-                line_ended = true;
-                continue;
-            }
             let after = rest.get(at + 1..).unwrap_or(&[]);
             if matches!(after, [b'\n', ..] | [b'\r', b'\n', ..]) {
                 return true;
             }
         }
-        line_ended
-            || rest.len() > self.limits.max_head
-            || (!self.line_checked && rest.len() > self.limits.max_request_line)
+        rest.len() > self.limits.max_head
     }
 
     /// Records a protocol error: answers it when no response has started, and closes.
@@ -503,6 +511,7 @@ impl Connection {
         self.continue_pending = head.expect_continue && head.framing != Framing::None;
         self.head_scanned = 0;
         self.line_checked = false;
+        self.line_scan = RequestLineScan::default();
         self.write = WriteState::Ready;
         self.read = ReadState::Body(match head.framing {
             Framing::None => BodyReader::Length(0),

@@ -11,7 +11,7 @@ pub enum Error {
     UriTooLong,
     /// The request line is over the limit for a reason other than its target (400).
     RequestLineTooLong,
-    /// An HTTP version other than 1.0 and 1.1 (505).
+    /// An HTTP version whose major is not 1 (505); HTTP/1.2 to 1.9 are read as HTTP/1.1.
     VersionNotSupported,
     /// A malformed header field line: bad name, whitespace before the colon, obs-fold, bare CR or
     /// LF, a control character in the value (400).

@@ -4,9 +4,9 @@
 use crate::error::Error;
 use crate::limits::Limits;
 use crate::syntax::{
-    eq_lower, field_value_len, find_lf, is_host_chars, is_token, list_contains, list_items,
-    parse_decimal, position_of, short_position_of, token_len, trim_field_value, trim_ows,
-    visible_ascii_len,
+    eq_lower, field_value_len, find_lf, is_tchar, is_token, list_contains, list_items,
+    parse_decimal, position_of, short_position_of, split_host_port, token_len, trim_field_value,
+    trim_ows, visible_ascii_len,
 };
 
 /// Most empty lines ignored before a request line (RFC 9112 section 2.2 asks for at least one).
@@ -63,7 +63,8 @@ impl<'a> Method<'a> {
     }
 }
 
-/// HTTP/1.0 or HTTP/1.1; other versions are refused with 505.
+/// HTTP/1.0 or HTTP/1.1 (which a request of a higher HTTP/1 minor version is read as); other
+/// versions are refused with 505.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Version {
     Http10,
@@ -400,21 +401,6 @@ fn absolute_form_rest(target: &str) -> Option<&str> {
     rest.get(end..)
 }
 
-/// Splits off the next line from `buf[pos..]`: the line as received (without its LF, with its
-/// CR if any) and the position after it; `None` when the line is incomplete. Callers check the
-/// line's length before its ending, as they do for an incomplete line, so that the first error
-/// does not depend on how the input was split.
-fn raw_line(buf: &[u8], pos: usize) -> Option<(&[u8], usize)> {
-    let rest = buf.get(pos..).unwrap_or(&[]);
-    let lf = find_lf(rest)?;
-    Some((rest.get(..lf).unwrap_or(&[]), pos + lf + 1))
-}
-
-/// Removes the CR of a line's CRLF; a bare LF is an error of kind `bare_lf`.
-fn strip_cr(line: &[u8], bare_lf: Error) -> Result<&[u8], Error> {
-    line.strip_suffix(b"\r").ok_or(bare_lf)
-}
-
 /// Classifies an over-long request line: 414 when a method and the start of a target are
 /// within the limit (the target is what is long), 400 otherwise. Only the first `limit` bytes
 /// are looked at, so the answer does not depend on how much of the line has arrived.
@@ -426,10 +412,13 @@ fn overlong_request_line(line: &[u8], limit: usize) -> Error {
     }
 }
 
+/// The version of a request line. A higher minor version of HTTP/1 is read as HTTP/1.1, the
+/// highest this server implements (RFC 9110 section 2.5); other majors are refused with 505.
 fn parse_version(v: &[u8]) -> Result<Version, Error> {
     match v {
         b"HTTP/1.1" => Ok(Version::Http11),
         b"HTTP/1.0" => Ok(Version::Http10),
+        [b'H', b'T', b'T', b'P', b'/', b'1', b'.', b'2'..=b'9'] => Ok(Version::Http11),
         [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
             if major.is_ascii_digit() && minor.is_ascii_digit() =>
         {
@@ -439,21 +428,14 @@ fn parse_version(v: &[u8]) -> Result<Version, Error> {
     }
 }
 
-/// Is `target` allowed with `method` (RFC 9112 section 3.2)?
-fn valid_target(method: Method<'_>, target: &[u8]) -> bool {
-    visible_ascii_len(target) == target.len() && valid_target_form(method, target)
-}
-
 /// Is `target`, known to be visible ASCII, of a form allowed with `method`?
 fn valid_target_form(method: Method<'_>, target: &[u8]) -> bool {
     if target.is_empty() {
         return false;
     }
     match method {
-        Method::Connect => {
-            // authority-form: host ":" port, nothing else.
-            !target.starts_with(b"/") && !target.contains(&b'/') && target.contains(&b':')
-        }
+        // authority-form: uri-host ":" port, nothing else (RFC 9112 section 3.2.3).
+        Method::Connect => matches!(split_host_port(target), Some((_, Some(_)))),
         _ if target == b"*" => method == Method::Options,
         _ if target.starts_with(b"/") => true,
         _ => {
@@ -462,12 +444,33 @@ fn valid_target_form(method: Method<'_>, target: &[u8]) -> bool {
                 return false;
             };
             let scheme = target.get(..colon).unwrap_or(&[]);
-            matches!(scheme.first(), Some(b) if b.is_ascii_alphabetic())
+            let rest = target.get(colon + 1..).unwrap_or(&[]);
+            let scheme_ok = matches!(scheme.first(), Some(b) if b.is_ascii_alphabetic())
                 && scheme
                     .iter()
-                    .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+                    .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+            scheme_ok && (!is_http_scheme(scheme) || valid_http_hier_part(rest))
         }
     }
+}
+
+/// Is `scheme` `http` or `https` (case-insensitive, RFC 3986 section 3.1)?
+fn is_http_scheme(scheme: &[u8]) -> bool {
+    scheme.eq_ignore_ascii_case(b"http") || scheme.eq_ignore_ascii_case(b"https")
+}
+
+/// Does `rest`, what follows `http:` or `https:`, start with `//` and an authority that is a
+/// non-empty uri-host and an optional port (RFC 9110 section 4.2.1)? Userinfo is refused
+/// (section 4.2.4): its `@` is no host or port byte.
+fn valid_http_hier_part(rest: &[u8]) -> bool {
+    let Some(after) = rest.strip_prefix(b"//") else {
+        return false;
+    };
+    let end = after
+        .iter()
+        .position(|&b| matches!(b, b'/' | b'?' | b'#'))
+        .unwrap_or(after.len());
+    after.get(..end).and_then(split_host_port).is_some()
 }
 
 /// What the Transfer-Encoding fields of a message say, accumulated over every field.
@@ -533,7 +536,7 @@ struct RequestFields<'a> {
     hosts: usize,
     /// The last Host value.
     host: &'a [u8],
-    /// Some Host value holds a character no host or port can.
+    /// Some Host value is not `uri-host [":" port]` with a non-empty host.
     bad_host: bool,
     content_length: Option<u64>,
     bad_content_length: bool,
@@ -554,7 +557,7 @@ impl<'a> RequestFields<'a> {
             4 if eq_lower(name, b"host") => {
                 self.hosts += 1;
                 self.host = value;
-                self.bad_host |= !is_host_chars(value);
+                self.bad_host |= split_host_port(value).is_none();
             }
             14 if eq_lower(name, b"content-length") => {
                 add_content_length(
@@ -696,6 +699,8 @@ struct RequestLine<'a> {
     method: Method<'a>,
     target: &'a str,
     version: Version,
+    /// Where the line starts in the buffer (after the empty lines before it).
+    start: usize,
     /// Where the line ends in the buffer (after its line end).
     end: usize,
 }
@@ -736,42 +741,158 @@ fn simple_request_line<'a>(
         method,
         target: std::str::from_utf8(target).ok()?,
         version,
+        start,
         end: start + len,
     })
 }
 
-/// The general path for the request line at `buf[start..]`: every rule, in the order of the
-/// bytes. `None` while the line is incomplete and within the limit.
-fn request_line<'a>(
-    buf: &'a [u8],
+/// Where [`RequestLineScan`] is in the bytes that start a request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Lex {
+    /// At the start of a line before the request line: an empty line or the method.
+    #[default]
+    LineStart,
+    /// After the CR of an empty line.
+    EmptyLineCr,
+    /// In the method (at least one tchar read).
+    Method,
+    /// After the SP that ends the method.
+    TargetStart,
+    /// In the target (at least one byte read).
+    Target,
+    /// After the SP that ends the target, with this many bytes of `HTTP/d.d` read.
+    Version(u8),
+    /// After the CR that ends the request line.
+    LineCr,
+}
+
+impl Lex {
+    /// Whether the request line has started (its length counts).
+    fn in_line(self) -> bool {
+        !matches!(self, Lex::LineStart | Lex::EmptyLineCr)
+    }
+}
+
+/// What [`RequestLineScan::scan`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LineScan {
+    /// Every byte so far may still start a request: more input is needed.
+    Pending,
+    /// A request line of the right shape at `buf[start..end]` (`end` is after its LF).
+    Line { start: usize, end: usize },
+    /// The first byte that no request can hold (or the request line's length) fails with this.
+    Failed(Error),
+}
+
+/// The bytes that start a request, judged one at a time in order (RFC 9112 sections 2.2 and
+/// 3): at most [`MAX_LEADING_EMPTY_LINES`] CRLFs, then `1*tchar SP 1*VCHAR SP "HTTP/" DIGIT
+/// "." DIGIT CRLF` within `max_request_line` bytes. The first byte that cannot continue that
+/// shape is reported at once, whatever follows it, so garbage (a TLS ClientHello, a bare CR)
+/// is refused without waiting for a line end or the header timeout. Resumable: the
+/// connection keeps one across reads of the same buffer, so each byte is examined once.
+/// Which version is supported and whether the target's form suits the method are judged once
+/// the line is complete ([`request_line`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct RequestLineScan {
+    /// The next byte to examine.
+    pos: usize,
+    /// Where the request line starts (after the empty lines before it).
     start: usize,
-    limits: &Limits,
-) -> Result<Option<RequestLine<'a>>, Error> {
-    let Some((raw, next)) = raw_line(buf, start) else {
-        let partial = buf.get(start..).unwrap_or(&[]);
-        if partial.len() > limits.max_request_line {
-            return Err(overlong_request_line(partial, limits.max_request_line));
+    empty_lines: usize,
+    state: Lex,
+}
+
+impl RequestLineScan {
+    /// Examines the bytes of `buf` after those examined by earlier calls (`buf` must start with
+    /// the bytes those calls saw).
+    pub(crate) fn scan(&mut self, buf: &[u8], limits: &Limits) -> LineScan {
+        let limit = limits.max_request_line;
+        loop {
+            let Some(&b) = buf.get(self.pos) else {
+                return LineScan::Pending;
+            };
+            // A byte of the request line past its limit fails for its position, whatever it is.
+            let in_line = self.state.in_line() || (self.state == Lex::LineStart && is_tchar(b));
+            let line_start = if self.state.in_line() {
+                self.start
+            } else {
+                self.pos
+            };
+            if in_line && self.pos - line_start >= limit {
+                let line = buf.get(line_start..).unwrap_or(&[]);
+                return LineScan::Failed(overlong_request_line(line, limit));
+            }
+            let next = match (self.state, b) {
+                (Lex::LineStart, b'\r') if self.empty_lines < MAX_LEADING_EMPTY_LINES => {
+                    Lex::EmptyLineCr
+                }
+                (Lex::EmptyLineCr, b'\n') => {
+                    self.empty_lines += 1;
+                    Lex::LineStart
+                }
+                (Lex::LineStart, b) if is_tchar(b) => {
+                    self.start = self.pos;
+                    Lex::Method
+                }
+                (Lex::Method, b) if is_tchar(b) => Lex::Method,
+                (Lex::Method, b' ') => Lex::TargetStart,
+                (Lex::TargetStart | Lex::Target, 0x21..=0x7e) => Lex::Target,
+                (Lex::Target, b' ') => Lex::Version(0),
+                (Lex::Version(8), b'\r') => Lex::LineCr,
+                (Lex::Version(n), b) if version_byte_fits(n, b) => Lex::Version(n + 1),
+                (Lex::LineCr, b'\n') => {
+                    self.pos += 1;
+                    return LineScan::Line {
+                        start: self.start,
+                        end: self.pos,
+                    };
+                }
+                _ => return LineScan::Failed(Error::BadRequestLine),
+            };
+            self.state = next;
+            self.pos += 1;
+            // Runs of method and target bytes are skipped a word at a time (within the limit).
+            let run_end = buf.len().min(self.start + limit);
+            let run = buf.get(self.pos..run_end).unwrap_or(&[]);
+            self.pos += match next {
+                Lex::Method => token_len(run),
+                Lex::Target => visible_ascii_len(run),
+                _ => 0,
+            };
         }
-        return Ok(None);
+    }
+}
+
+/// Can `b` be byte number `n` (from 0) of `HTTP/d.d`?
+fn version_byte_fits(n: u8, b: u8) -> bool {
+    match n {
+        0..=4 => b"HTTP/".get(usize::from(n)) == Some(&b),
+        5 | 7 => b.is_ascii_digit(),
+        6 => b == b'.',
+        _ => false,
+    }
+}
+
+/// The general path for the request line at the start of `buf` (after the empty lines that
+/// may precede it): [`RequestLineScan`] judges every byte in order, then the complete line's
+/// version (505 before the target, so that an HTTP/2 preface is told its version is not
+/// spoken) and the target's form. `None` while the line is incomplete and may still be valid.
+fn request_line<'a>(buf: &'a [u8], limits: &Limits) -> Result<Option<RequestLine<'a>>, Error> {
+    let (start, end) = match RequestLineScan::default().scan(buf, limits) {
+        LineScan::Pending => return Ok(None),
+        LineScan::Failed(err) => return Err(err),
+        LineScan::Line { start, end } => (start, end),
     };
-    if raw.len() > limits.max_request_line {
-        return Err(overlong_request_line(raw, limits.max_request_line));
-    }
-    let line = strip_cr(raw, Error::BadRequestLine)?;
-    if line.len() + 2 > limits.max_request_line {
-        return Err(overlong_request_line(line, limits.max_request_line));
-    }
+    // `method SP target SP version CRLF`, each part of the shape the scan checked.
+    let line = buf.get(start..end.saturating_sub(2)).unwrap_or(&[]);
     let mut parts = line.splitn(3, |&b| b == b' ');
     let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next())
     else {
         return Err(Error::BadRequestLine);
     };
-    if !is_token(method) {
-        return Err(Error::BadRequestLine);
-    }
     let method = Method::from_token(method).ok_or(Error::BadRequestLine)?;
     let version = parse_version(version)?;
-    if !valid_target(method, target) {
+    if !valid_target_form(method, target) {
         return Err(Error::BadRequestLine);
     }
     let target = std::str::from_utf8(target).map_err(|_| Error::BadRequestLine)?;
@@ -779,7 +900,8 @@ fn request_line<'a>(
         method,
         target,
         version,
-        end: next,
+        start,
+        end,
     }))
 }
 
@@ -793,24 +915,15 @@ pub fn parse_request_head<'a>(
     buf: &'a [u8],
     limits: &Limits,
 ) -> Result<Option<(RequestHead<'a>, usize)>, Error> {
-    // Empty lines before the request line.
-    let mut start = 0;
-    for _ in 0..MAX_LEADING_EMPTY_LINES {
-        match buf.get(start..) {
-            Some([b'\r', b'\n', ..]) => start += 2,
-            Some([b'\r']) | Some([]) => return Ok(None),
-            Some([b'\n', ..]) => return Err(Error::BadRequestLine),
-            _ => break,
-        }
+    // Request line: after the empty lines that may precede it, the fast path for the usual
+    // shape, else the general path, which judges every byte in order.
+    let mut empty = 0;
+    while empty < 2 * MAX_LEADING_EMPTY_LINES && buf.get(empty..empty + 2) == Some(b"\r\n") {
+        empty += 2;
     }
-    if matches!(buf.get(start..), Some([b'\r', b'\n', ..])) {
-        return Err(Error::BadRequestLine);
-    }
-
-    // Request line.
-    let line = match simple_request_line(buf, start, limits) {
+    let line = match simple_request_line(buf, empty, limits) {
         Some(line) => line,
-        None => match request_line(buf, start, limits)? {
+        None => match request_line(buf, limits)? {
             Some(line) => line,
             None => return Ok(None),
         },
@@ -819,6 +932,7 @@ pub fn parse_request_head<'a>(
         method,
         target,
         version,
+        start,
         end: mut pos,
     } = line;
 

@@ -6,9 +6,9 @@
 /// `tchar` of RFC 9110 section 5.6.2: the characters of a token.
 static TCHAR: [bool; 256] = alphanumeric_and(b"!#$%&'*+-.^_`|~");
 
-/// What a Host value may hold: uri-host (reg-name, IPv4address, IP-literal) and `:` port, RFC
-/// 3986 section 3.2.2 (unreserved, pct-encoded, sub-delims, and `:[]` for IP literals).
-static HOST_CHAR: [bool; 256] = alphanumeric_and(b"-._~!$&'()*+,;=:[]%");
+/// The bytes of a reg-name other than its pct-encoded octets (RFC 3986 section 3.2.2):
+/// unreserved and sub-delims. With `:`, also what an IPvFuture address holds after its `.`.
+static REG_NAME_CHAR: [bool; 256] = alphanumeric_and(b"-._~!$&'()*+,;=");
 
 /// A table marking ASCII letters, digits and `extra`.
 // Runs at compile time only: an index out of range would fail the build, not panic.
@@ -33,11 +33,75 @@ pub(crate) fn is_tchar(b: u8) -> bool {
     TCHAR.get(usize::from(b)).copied().unwrap_or(false)
 }
 
-/// Is every byte of `value` allowed in a Host value (see [`HOST_CHAR`])?
-pub(crate) fn is_host_chars(value: &[u8]) -> bool {
-    value
-        .iter()
-        .all(|&b| HOST_CHAR.get(usize::from(b)).copied().unwrap_or(false))
+fn is_reg_name_char(b: u8) -> bool {
+    REG_NAME_CHAR.get(usize::from(b)).copied().unwrap_or(false)
+}
+
+/// Splits `uri-host [":" port]` (RFC 9110 section 7.2: a Host value, or an http URI's
+/// authority without userinfo) into the host and the port (the digits after the colon, maybe
+/// none). `None` unless the host is a non-empty RFC 3986 host (reg-name, which covers IPv4
+/// addresses, or IP-literal) and the port is `*DIGIT`.
+pub(crate) fn split_host_port(s: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
+    let host_len = match s.first() {
+        Some(b'[') => s.iter().position(|&b| b == b']')? + 1,
+        _ => s.iter().position(|&b| b == b':').unwrap_or(s.len()),
+    };
+    let (host, rest) = s.split_at_checked(host_len)?;
+    if !is_uri_host(host) {
+        return None;
+    }
+    match rest {
+        [] => Some((host, None)),
+        [b':', port @ ..] if port.iter().all(u8::is_ascii_digit) => Some((host, Some(port))),
+        _ => None,
+    }
+}
+
+/// Is `host` a non-empty RFC 3986 host: an IP-literal or a reg-name?
+fn is_uri_host(host: &[u8]) -> bool {
+    match host {
+        [] => false,
+        [b'[', inner @ .., b']'] => is_ipv6_address(inner) || is_ipv_future(inner),
+        _ => is_reg_name(host),
+    }
+}
+
+/// `reg-name = *( unreserved / pct-encoded / sub-delims )`.
+fn is_reg_name(s: &[u8]) -> bool {
+    let mut rest = s;
+    loop {
+        let run = rest.iter().position(|&b| !is_reg_name_char(b));
+        match run.and_then(|at| rest.get(at..)) {
+            None => return true,
+            Some([b'%', hi, lo, tail @ ..]) if hi.is_ascii_hexdigit() && lo.is_ascii_hexdigit() => {
+                rest = tail;
+            }
+            Some(_) => return false,
+        }
+    }
+}
+
+/// `IPv6address` of RFC 3986 section 3.2.2 (the text forms of RFC 4291 section 2.2, without a
+/// zone), as the standard library parses it.
+fn is_ipv6_address(s: &[u8]) -> bool {
+    std::str::from_utf8(s)
+        .ok()
+        .and_then(|s| s.parse::<std::net::Ipv6Addr>().ok())
+        .is_some()
+}
+
+/// `IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" )`.
+fn is_ipv_future(s: &[u8]) -> bool {
+    let [b'v' | b'V', rest @ ..] = s else {
+        return false;
+    };
+    let version = rest.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    match rest.get(version..) {
+        Some([b'.', address @ ..]) if version > 0 && !address.is_empty() => {
+            address.iter().all(|&b| b == b':' || is_reg_name_char(b))
+        }
+        _ => false,
+    }
 }
 
 /// A non-empty token.
@@ -352,8 +416,30 @@ mod tests {
                 b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_'
                 | b'`' | b'|' | b'~' | b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z');
             assert_eq!(is_tchar(b), tchar, "{b:#x}");
-            let host = b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:[]%".contains(&b);
-            assert_eq!(is_host_chars(&[b]), host, "{b:#x}");
+            let reg_name = b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(&b);
+            assert_eq!(is_reg_name_char(b), reg_name, "{b:#x}");
+        }
+    }
+
+    #[test]
+    fn host_and_port_are_split() {
+        let split = |s: &'static [u8]| split_host_port(s);
+        assert_eq!(split(b"h"), Some((&b"h"[..], None)));
+        assert_eq!(split(b"h:"), Some((&b"h"[..], Some(&b""[..]))));
+        assert_eq!(split(b"h:80"), Some((&b"h"[..], Some(&b"80"[..]))));
+        assert_eq!(split(b"[::1]:80"), Some((&b"[::1]"[..], Some(&b"80"[..]))));
+        assert_eq!(split(b"[v1.a:b]"), Some((&b"[v1.a:b]"[..], None)));
+        for bad in [
+            &b""[..],
+            b":80",
+            b"h:8o",
+            b"a:b:c",
+            b"[::1",
+            b"[::1]x",
+            b"::1",
+            b"u@h",
+        ] {
+            assert_eq!(split_host_port(bad), None, "{bad:?}");
         }
     }
 

@@ -216,7 +216,6 @@ fn host_rules() {
         b"[v1.fe80::a+en1]",
         b"xn--bcher-kva.example",
         b"a_b~c!$&'()*+,;=%20",
-        b"",
     ] {
         let mut input = b"GET / HTTP/1.1\r\nHost: ".to_vec();
         input.extend_from_slice(ok);
@@ -242,6 +241,105 @@ fn host_rules() {
         input[13] = b'0';
         assert_rejected(&input, Error::BadHost);
     }
+}
+
+/// A GET with `host` as its Host value, in HTTP/1.1 and HTTP/1.0.
+fn with_host(host: &[u8]) -> [Vec<u8>; 2] {
+    ["HTTP/1.1", "HTTP/1.0"].map(|version| {
+        let mut input = format!("GET / {version}\r\nHost: ").into_bytes();
+        input.extend_from_slice(host);
+        input.extend_from_slice(b"\r\n\r\n");
+        input
+    })
+}
+
+#[test]
+fn host_is_uri_host_and_optional_port() {
+    // RFC 9110 7.2: Host = uri-host [ ":" port ], port = *DIGIT; uri-host is RFC 3986's host:
+    // a reg-name (unreserved, pct-encoded, sub-delims), an IPv4 address (which is a reg-name
+    // too) or an IP-literal (IPv6address or IPvFuture in brackets).
+    for ok in [
+        &b"example.com:"[..],
+        b"example.com:0123456789",
+        b"ex%41mple.com",
+        b"%7E",
+        b"1.2.3.999",
+        b"[::1]",
+        b"[::1]:",
+        b"[::]",
+        b"[2001:DB8::1]:443",
+        b"[1:2:3:4:5:6:7:8]",
+        b"[1:2:3:4:5:6:7::]",
+        b"[::2:3:4:5:6:7:8]",
+        b"[1:2:3:4:5:6:1.2.3.4]",
+        b"[::ffff:192.0.2.1]:80",
+        b"[v1.x]",
+        b"[V7.a:b]",
+        b"[vF.!$&'()*+,;=:-._~]",
+    ] {
+        for input in with_host(ok) {
+            assert_eq!(assert_accepted(&input).host, ok);
+        }
+    }
+    for bad in [
+        // Ports: digits only, one colon.
+        &b"a:b:c"[..],
+        b"example.com:8o",
+        b"example.com:-1",
+        b"example.com:+80",
+        b"example.com:80:",
+        b"example.com::80",
+        // An IPv6 address needs its brackets.
+        b"4714::abcd:8001",
+        b"::1",
+        // Malformed IP-literals.
+        b"[::1",
+        b"[zz::1]",
+        b"[::1]x",
+        b"[::1]:x",
+        b"[::1]::80",
+        b"[]",
+        b"[1::2::3]",
+        b"[1:2:3:4:5:6:7:8:9]",
+        b"[1:2:3:4::5:6:7:8]",
+        b"[12345::]",
+        b"[1.2.3.4]",
+        b"[::1.2.3.04]",
+        b"[::1%25eth0]",
+        b"[fe80::1%eth0]",
+        b"[v1.]",
+        b"[v.x]",
+        b"[vg.x]",
+        b"[v1x]",
+        b"[v1.x/]",
+        b"[v1.x",
+        b"x[::1]",
+        b"a]",
+        b"a[",
+        // Percent-encoding needs two hex digits.
+        b"ex%4",
+        b"ex%zzample",
+        b"%",
+        b"a%2",
+        // No host before the port.
+        b":80",
+        b":",
+    ] {
+        for input in with_host(bad) {
+            assert_rejected(&input, Error::BadHost);
+        }
+    }
+}
+
+#[test]
+fn empty_host_is_400() {
+    // An http URI has a non-empty host (RFC 9110 4.2.1), and a Host field with none names no
+    // origin this server could be (RFC 9110 7.2).
+    for input in with_host(b"") {
+        assert_rejected(&input, Error::BadHost);
+    }
+    assert_rejected(b"GET / HTTP/1.1\r\nHost:   \r\n\r\n", Error::BadHost);
+    assert_rejected(b"GET http://h/ HTTP/1.1\r\nHost:\r\n\r\n", Error::BadHost);
 }
 
 #[test]

@@ -41,6 +41,8 @@ struct Spec {
     leading: usize,
     method: String,
     target: String,
+    /// The Host value.
+    host: String,
     /// Name, value, whitespace around the value.
     headers: Vec<(String, Vec<u8>, String)>,
     body: Body,
@@ -68,6 +70,27 @@ fn target() -> impl Strategy<Value = String> {
         1 => "http://example\\.com(:[0-9]{1,4})?/[a-z]{0,6}",
         1 => Just("*".to_string()),
     ]
+}
+
+/// A valid Host value (RFC 9110 7.2: uri-host [":" port]): a reg-name (with pct-encoded
+/// octets and sub-delims), an IPv4 address, an IPv6 or IPvFuture literal, with or without a
+/// port, which may be empty.
+fn host() -> impl Strategy<Value = String> {
+    let h16 = || "[0-9a-fA-F]{1,4}";
+    let uri_host = prop_oneof![
+        4 => "[a-zA-Z0-9._~!$&'()*+,;=-]{1,12}",
+        1 => "([a-z0-9]{0,3}%[0-9a-fA-F]{2}){1,3}",
+        1 => "(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])(\\.(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])){3}",
+        1 => prop::collection::vec(h16(), 8).prop_map(|g| format!("[{}]", g.join(":"))),
+        1 => (prop::collection::vec(h16(), 0..4), prop::collection::vec(h16(), 0..4))
+            .prop_map(|(a, b)| format!("[{}::{}]", a.join(":"), b.join(":"))),
+        1 => Just("[::ffff:192.0.2.1]".to_string()),
+        1 => "\\[[vV][0-9a-fA-F]{1,2}\\.[a-zA-Z0-9._~!$&'()*+,;=:-]{1,8}\\]",
+    ];
+    (uri_host, prop::option::of("[0-9]{0,5}")).prop_map(|(h, port)| match port {
+        Some(port) => format!("{h}:{port}"),
+        None => h,
+    })
 }
 
 fn token() -> impl Strategy<Value = String> {
@@ -141,6 +164,7 @@ fn spec() -> impl Strategy<Value = Spec> {
         0..3usize,
         method(),
         target(),
+        host(),
         prop::collection::vec(field(), 0..5),
         body(),
         prop::bool::weighted(0.2),
@@ -148,7 +172,7 @@ fn spec() -> impl Strategy<Value = Spec> {
         any::<bool>(),
     )
         .prop_map(
-            |(leading, method, target, headers, body, expect, close, lower)| {
+            |(leading, method, target, host, headers, body, expect, close, lower)| {
                 let target = if target == "*" && method != "OPTIONS" {
                     "/".to_string()
                 } else {
@@ -158,6 +182,7 @@ fn spec() -> impl Strategy<Value = Spec> {
                     leading,
                     method,
                     target,
+                    host,
                     headers,
                     body,
                     expect,
@@ -183,7 +208,7 @@ impl Spec {
 
     /// The header fields as the parser should report them.
     fn fields(&self) -> Vec<(String, Vec<u8>)> {
-        let mut f = vec![("Host".to_string(), b"h".to_vec())];
+        let mut f = vec![("Host".to_string(), self.host.clone().into_bytes())];
         for (n, v, _) in &self.headers {
             f.push((n.clone(), v.clone()));
         }
@@ -285,7 +310,7 @@ impl Spec {
             keep_alive: !self.close,
             expect_continue: self.expect,
             upgrade: None,
-            host: b"h".to_vec(),
+            host: self.host.clone().into_bytes(),
         }
     }
 
@@ -495,13 +520,25 @@ fn message() -> impl Strategy<Value = Vec<u8>> {
         eol(),
     )
         .prop_map(|(n, c, v, e)| [n, c, v, e].concat());
-    let host = prop::bool::weighted(0.8).prop_map(|h| {
-        if h {
-            b"Host: h\r\n".to_vec()
-        } else {
-            Vec::new()
-        }
-    });
+    let host = prop_oneof![
+        6 => Just(b"Host: h\r\n".to_vec()),
+        2 => Just(Vec::new()),
+        1 => pick(&[
+            "Host: [::1]:80\r\n",
+            "Host: h:\r\n",
+            "Host: [v1.x]\r\n",
+            "Host: h%41\r\n",
+            "Host:\r\n",
+            "Host: a:b:c\r\n",
+            "Host: h:8o\r\n",
+            "Host: 4714::abcd:8001\r\n",
+            "Host: [::1\r\n",
+            "Host: [zz::1]\r\n",
+            "Host: [::1]x\r\n",
+            "Host: u@h\r\n",
+            "Host: h%4\r\n",
+        ]),
+    ];
     let body = prop::collection::vec(
         pick(&[
             "hello",
@@ -707,6 +744,20 @@ proptest! {
     ) {
         let input = mutate(serialize_all(&specs), &muts);
         check_robust(&input, &idx, if early { Answer::Early } else { Answer::Echo })?;
+    }
+
+    /// (b) The first violation in byte order wins: once a prefix of the input is refused, every
+    /// longer prefix is refused with the same error (so nothing depends on how input arrives).
+    #[test]
+    fn head_errors_are_fixed_by_their_prefix(input in junk(), tight_limits in any::<bool>()) {
+        let limits = if tight_limits { tight() } else { Limits::default() };
+        let full = parse_request_head(&input, &limits).err();
+        for cut in 0..input.len() {
+            if let Err(err) = parse_request_head(&input[..cut], &limits) {
+                prop_assert_eq!(Some(err), full, "cut {}", cut);
+                break;
+            }
+        }
     }
 
     /// (c) Serialise then parse: the head parser gives back what was written, consumes exactly

@@ -81,6 +81,75 @@ fn bad_targets() {
 }
 
 #[test]
+fn absolute_form_authority_is_checked() {
+    // An http(s) target is "http" "://" authority path-abempty [ "?" query ] (RFC 9110 4.2.1),
+    // its authority a non-empty uri-host and an optional port, without userinfo (4.2.4).
+    for target in [
+        "http://h:/",
+        "http://h:8080",
+        "http://h?x=1",
+        "http://h#f",
+        "HTTP://H/x",
+        "hTTpS://h:443/x",
+        "http://[::1]:8080/x",
+        "http://[v1.x]/",
+        "http://h%41/",
+        "http://1.2.3.4/",
+        // Other schemes are not http URIs: their authority is theirs.
+        "svn+ssh://user@host/path",
+        "ftp://a:b:c/",
+    ] {
+        assert_eq!(assert_accepted(&get(target)).target, target);
+    }
+    for target in [
+        "http://foo@host/",
+        "http://user:pw@host/",
+        "https://@host/",
+        "http://host@/",
+        "HTTP://a@b/",
+        "http:///x",
+        "http://",
+        "http://?x",
+        "http://:80/",
+        "http://a:b:c/",
+        "http://h:8o/",
+        "http://4714::abcd:8001/",
+        "http://[::1/",
+        "http://[zz::1]/",
+        "http://[::1]x/",
+        "http://h%zz/",
+        "http://h\\x/",
+        "http:/x",
+        "http:x",
+        "https:",
+    ] {
+        assert_rejected(&get(target), Error::BadRequestLine);
+    }
+}
+
+#[test]
+fn connect_authority_is_checked() {
+    // authority-form = uri-host ":" port (RFC 9112 3.2.3): no userinfo, a valid host.
+    for target in ["h:", "[v1.x]:1", "1.2.3.4:80", "h%41:80"] {
+        let input = format!("CONNECT {target} HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_eq!(assert_accepted(input.as_bytes()).target, target);
+    }
+    for target in [
+        "user@h:443",
+        "h:44x",
+        "[::1:443",
+        "[::1]",
+        ":443",
+        "a:b:443",
+        "4714::abcd:8001",
+        "h:443?x",
+    ] {
+        let input = format!("CONNECT {target} HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_rejected(input.as_bytes(), Error::BadRequestLine);
+    }
+}
+
+#[test]
 fn asterisk_form_only_for_options() {
     let r = assert_accepted(b"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n");
     assert_eq!((r.method.as_str(), r.target.as_str()), ("OPTIONS", "*"));
@@ -148,7 +217,9 @@ fn versions() {
     let r = assert_accepted(b"GET / HTTP/1.0\r\n\r\n");
     assert_eq!(r.version, Version::Http10);
     assert!(!r.keep_alive);
-    for v in ["HTTP/2.0", "HTTP/3.0", "HTTP/0.9", "HTTP/1.2", "HTTP/9.9"] {
+    for v in [
+        "HTTP/2.0", "HTTP/3.0", "HTTP/0.9", "HTTP/0.0", "HTTP/9.9", "HTTP/2.1",
+    ] {
         let input = format!("GET / {v}\r\nHost: h\r\n\r\n");
         assert_rejected(input.as_bytes(), Error::VersionNotSupported);
     }
@@ -172,6 +243,32 @@ fn versions() {
     }
     // No version at all (an HTTP/0.9 simple request).
     assert_rejected(b"GET /\r\n\r\n", Error::BadRequestLine);
+}
+
+#[test]
+fn higher_minor_versions_are_read_as_http11() {
+    // RFC 9110 2.5: a higher minor version of HTTP/1 is processed as the highest minor version
+    // the server implements; the answer says HTTP/1.1.
+    for minor in 2..=9 {
+        let input = format!("GET /v HTTP/1.{minor}\r\nHost: h\r\n\r\n");
+        let o = check(input.as_bytes());
+        let r = o.req();
+        assert_eq!(r.version, Version::Http11, "1.{minor}");
+        assert!(r.keep_alive, "1.{minor}");
+        assert_eq!(o.out, echo_response("GET /v\n", None), "1.{minor}");
+        assert!(!o.closed);
+        // HTTP/1.1 rules apply: a Host is required, Connection: close is honoured.
+        let input = format!("GET / HTTP/1.{minor}\r\n\r\n");
+        assert_rejected(input.as_bytes(), Error::BadHost);
+        let input = format!("GET / HTTP/1.{minor}\r\nHost: h\r\nConnection: close\r\n\r\n");
+        assert!(!assert_accepted(input.as_bytes()).keep_alive);
+    }
+    // The unsupported version is judged before the target's form once the line is complete.
+    assert_rejected(b"GET * HTTP/2.0\r\n\r\n", Error::VersionNotSupported);
+    assert_rejected(
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+        Error::VersionNotSupported,
+    );
 }
 
 #[test]
@@ -222,6 +319,68 @@ fn bad_request_line_is_refused_before_the_head_ends() {
     assert_eq!(o.events, vec![Ev::Error(Error::BadRequestLine)]);
     let o = check(b"\r\nG@T / HTTP/1.1\r\n");
     assert_eq!(o.events, vec![Ev::Error(Error::BadRequestLine)]);
+}
+
+#[test]
+fn bytes_that_cannot_start_a_request_are_refused_at_once() {
+    // Nothing more could make these a request: 400 and close as soon as the offending byte is
+    // there, not when a line end or the header timeout comes.
+    for input in [
+        // A TLS ClientHello (handshake record, TLS 1.0 record version, a length).
+        &b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"[..],
+        b"\x16",
+        b"\x00",
+        b"\x80GET",
+        b" ",
+        b"@",
+        b"(",
+        b"\t",
+        // A bare CR, at the start, after empty lines and inside the line.
+        b"\rX",
+        b"\r\r",
+        b"\r\n\rG",
+        b"\r\n\r\n\x16\x03",
+        b"GE\rT",
+        b"GET\r",
+        b"GET /\r",
+        b"GET / HTTP/1.1\rX",
+        b"GET / HTTP/1.1\r\r",
+        // Bytes no method, target or version can hold.
+        b"G@T",
+        b"GET\t",
+        b"GET  ",
+        b"GET /\x01",
+        b"GET /\x7f",
+        b"GET /\xc3\xa9",
+        b"GET / \r",
+        b"GET / h",
+        b"GET / HTTPS",
+        b"GET / HTTP/x",
+        b"GET / HTTP/1,",
+        b"GET / HTTP/1.x",
+        b"GET / HTTP/1.1 ",
+        b"GET / HTTP/1.10",
+        // A ninth empty line.
+        b"\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r",
+    ] {
+        assert_rejected(input, Error::BadRequestLine);
+    }
+}
+
+#[test]
+fn valid_prefixes_wait() {
+    // Every prefix of a request (and of one whose version this server does not speak) is
+    // waited on: nothing is answered early.
+    for full in [
+        &b"\r\n\r\nGET /x?y HTTP/1.1\r\nHost: h\r\n\r\n"[..],
+        b"X-1!#$%&'*+-.^_`|~ http://h:1/ HTTP/9.9\r\n",
+    ] {
+        for cut in 0..full.len() {
+            let o = check(&full[..cut]);
+            assert!(o.events.is_empty(), "{cut}: {:?}", o.events);
+            assert!(o.out.is_empty() && !o.closed, "{cut}");
+        }
+    }
 }
 
 #[test]
@@ -288,12 +447,7 @@ fn overlong_target_is_414() {
 fn overlong_line_without_a_target_is_400() {
     let limits = small_line_limits();
     // No space within the limit: the method (or garbage) is what is long.
-    for line in [
-        format!("{} / HTTP/1.1", "A".repeat(200)),
-        "x".repeat(200),
-        format!("G@T /{} HTTP/1.1", "a".repeat(200)),
-        format!(" /{} HTTP/1.1", "a".repeat(200)),
-    ] {
+    for line in [format!("{} / HTTP/1.1", "A".repeat(200)), "x".repeat(200)] {
         let input = format!("{line}\r\nHost: h\r\n\r\n");
         assert_rejected_with(input.as_bytes(), &limits, Error::RequestLineTooLong);
         let o = check_with(line.as_bytes(), &limits, Answer::Echo);
@@ -302,6 +456,22 @@ fn overlong_line_without_a_target_is_400() {
             vec![Ev::Error(Error::RequestLineTooLong)],
             "{line}"
         );
+    }
+}
+
+#[test]
+fn first_violation_in_byte_order_beats_the_length_limit() {
+    // A byte that cannot be part of a request line is refused where it stands, before the
+    // line grows past the limit.
+    let limits = small_line_limits();
+    for line in [
+        format!("G@T /{} HTTP/1.1", "a".repeat(200)),
+        format!(" /{} HTTP/1.1", "a".repeat(200)),
+        format!("GET /\x01{} HTTP/1.1", "a".repeat(200)),
+    ] {
+        let input = format!("{line}\r\nHost: h\r\n\r\n");
+        assert_rejected_with(input.as_bytes(), &limits, Error::BadRequestLine);
+        assert_rejected_with(line.as_bytes(), &limits, Error::BadRequestLine);
     }
 }
 
