@@ -8,6 +8,8 @@
 //! - Empty and `.` segments are skipped; every `..` segment refuses the path, even one that
 //!   would stay inside the root: clients remove dot segments before sending (RFC 3986
 //!   section 5.2.4), so a `..` on the wire is hand-made.
+//! - [`is_hidden`]: a decoded name starting with `.` hides the path (unless the service allows
+//!   dot files), except `.well-known` as the first name (RFC 8615).
 
 /// A request path mapped below the root.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,6 +40,20 @@ pub fn map_path(path: &str) -> Option<MappedPath> {
         segments.push(segment);
     }
     Some(MappedPath { segments, dir })
+}
+
+/// The one dot name served without `allow_dotfiles`, as the first name below the root only:
+/// RFC 8615's `/.well-known/` (dot names below it stay hidden).
+pub const WELL_KNOWN: &str = ".well-known";
+
+/// Whether a path below the root, given as its decoded names outermost first, is hidden: one
+/// of its names starts with `.` and is not `.well-known` in first place. Bytes, so that names
+/// read from the filesystem (the resolved path of a symbolic link) are judged the same way.
+pub fn is_hidden<N: AsRef<[u8]>>(names: impl IntoIterator<Item = N>) -> bool {
+    names.into_iter().enumerate().any(|(i, name)| {
+        let name = name.as_ref();
+        name.first() == Some(&b'.') && !(i == 0 && name == WELL_KNOWN.as_bytes())
+    })
 }
 
 fn hex_value(b: u8) -> Option<u8> {
@@ -159,6 +175,54 @@ mod tests {
         ] {
             assert_eq!(map_path(path), None, "{path}");
         }
+    }
+
+    fn hidden(path: &str) -> bool {
+        is_hidden(&map_path(path).unwrap().segments)
+    }
+
+    #[test]
+    fn dot_names_hide_the_path() {
+        for path in [
+            "/.env",
+            "/.git/",
+            "/.git",
+            "/.git/config",
+            "/a/.hidden/b.txt",
+            "/a/b/.hidden",
+            "/%2egit/config",
+            "/%2Egit/config",
+            "/a/%2ehidden/b.txt",
+            "/./.env",
+            "/a/%2e/.env",
+            "/...",
+            "/..a",
+            "/.well-known/.secret",
+            "/.well-known/a/.secret/b",
+            "/a/.well-known/x",
+            "/.well-known.txt",
+            "/.WELL-KNOWN/x",
+        ] {
+            assert!(hidden(path), "{path}");
+        }
+        for path in [
+            "/",
+            "/hello.txt",
+            "/a/b.txt",
+            "/a.b/c",
+            "/a/b./c",
+            "/%252egit/config",
+            "/.well-known",
+            "/.well-known/",
+            "/.well-known/acme-challenge/token",
+            "/%2ewell-known/x",
+            "/./.well-known/x",
+        ] {
+            assert!(!hidden(path), "{path}");
+        }
+        // Names from the filesystem, not UTF-8.
+        assert!(is_hidden([&b"a"[..], b".\xff"]));
+        assert!(!is_hidden([&b"\xff"[..]]));
     }
 
     #[test]

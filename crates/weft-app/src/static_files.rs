@@ -7,6 +7,9 @@
 //! - paths: [`crate::mapping`] (lexical, every target); on native targets a path that goes
 //!   through a symbolic link must also resolve inside the (canonical) root; refused or missing
 //!   paths are `404 not found`, unreadable files `403 forbidden`;
+//! - dot names: unless `allow_dotfiles`, a path with a name starting with `.` is that same 404
+//!   ([`crate::mapping::is_hidden`]; `/.well-known/` excepted), checked before any lookup, and
+//!   also on the resolved path of a symbolic link; listings leave such names out;
 //! - directories: `/dir` is `301` to `/dir/` (query kept), `/dir/` serves `dir/index.html`, else
 //!   a listing page (or `403` when listings are off);
 //! - validators: `ETag` `"<size>-<mtime seconds>-<mtime nanoseconds>"` in hex (plus
@@ -28,7 +31,7 @@ use crate::compression::{self, variant_tag, CompressOptions, Compressor, Negotia
 use crate::conditional::{self, Precondition, Validators};
 use crate::file_cache::{Cached, FileCache, Stamp};
 use crate::listing::{self, Entry};
-use crate::mapping::{map_path, MappedPath};
+use crate::mapping::{is_hidden, map_path, MappedPath};
 use crate::mime;
 use crate::range::{self, ByteRange, RangeOutcome};
 use crate::{AppError, Output, Produce, Responder};
@@ -70,6 +73,8 @@ pub struct StaticOptions {
     pub memory_cache: usize,
     /// Response compression (level, threshold, variant cache). See [`crate::compression`].
     pub compress: CompressOptions,
+    /// Serve paths with a name starting with `.` (and list such names).
+    pub allow_dotfiles: bool,
 }
 
 /// The default size of the small-file cache of one event loop.
@@ -88,6 +93,7 @@ impl Default for StaticOptions {
             etag_inode: false,
             memory_cache: DEFAULT_MEMORY_CACHE,
             compress: CompressOptions::default(),
+            allow_dotfiles: false,
         }
     }
 }
@@ -274,6 +280,11 @@ impl StaticFiles {
         let Some(mapped) = map_path(path) else {
             return refuse(out, Refusal::NotFound);
         };
+        // Dot names are refused before anything is looked up (so no index, sidecar or cache
+        // can lead to them), with the answer of a missing file.
+        if !self.options.allow_dotfiles && is_hidden(&mapped.segments) {
+            return refuse(out, Refusal::NotFound);
+        }
         match &self.source {
             Source::Embedded(files) => self.serve_embedded(files, head, &mapped, out),
             Source::Disk { root, canonical } => {
@@ -340,7 +351,8 @@ impl StaticFiles {
         out: &mut Output<'_>,
     ) -> Result<Option<Box<dyn Responder>>, AppError> {
         let names: Vec<&str> = mapped.segments.iter().map(String::as_str).collect();
-        let (path, meta) = match lookup(root, canonical, &names) {
+        let allow_dotfiles = self.options.allow_dotfiles;
+        let (path, meta) = match lookup(root, canonical, &names, allow_dotfiles) {
             Ok(found) => found,
             Err(refusal) => return refuse(out, refusal),
         };
@@ -350,7 +362,7 @@ impl StaticFiles {
             }
             let mut index_names = names.clone();
             index_names.push(INDEX);
-            match lookup(root, canonical, &index_names) {
+            match lookup(root, canonical, &index_names, allow_dotfiles) {
                 Ok((index, m)) if m.is_file() => {
                     return self.serve_file(&index, INDEX, &m, head, out)
                 }
@@ -499,7 +511,7 @@ impl StaticFiles {
         head: &RequestHead<'_>,
         out: &mut Output<'_>,
     ) -> Result<Option<Box<dyn Responder>>, AppError> {
-        let (entries, omitted) = match read_entries(dir, canonical) {
+        let (entries, omitted) = match read_entries(dir, canonical, self.options.allow_dotfiles) {
             Ok(read) => read,
             Err(e) => return refuse(out, Refusal::from(e)),
         };
@@ -566,18 +578,35 @@ fn date_seconds(out: &Output<'_>) -> u64 {
 
 /// Finds `names` below `root`: the path and its metadata (links followed). On native targets
 /// every component is checked with `lstat`; when one is a symbolic link, the whole path is
-/// resolved and must stay inside the canonical root. Every failure is "not found", whatever
-/// the reason (missing, a link leaving the root, a host sandbox refusing the path, a directory
-/// that may not be searched): nothing about the filesystem is revealed.
+/// resolved and must stay inside the canonical root (and, unless `allow_dotfiles`, not lead to
+/// a dot name below it). Every failure is "not found", whatever the reason (missing, a link
+/// leaving the root, a host sandbox refusing the path, a directory that may not be searched):
+/// nothing about the filesystem is revealed.
 fn lookup(
     root: &Path,
     canonical: Option<&Path>,
     names: &[&str],
+    allow_dotfiles: bool,
 ) -> Result<(PathBuf, Metadata), Refusal> {
-    find(root, canonical, names).map_err(|_| Refusal::NotFound)
+    find(root, canonical, names, allow_dotfiles).map_err(|_| Refusal::NotFound)
 }
 
-fn find(root: &Path, canonical: Option<&Path>, names: &[&str]) -> io::Result<(PathBuf, Metadata)> {
+/// Whether `real`, a canonical path, lies inside the canonical root and, unless
+/// `allow_dotfiles`, has no hidden name below it ([`is_hidden`]).
+#[cfg(not(target_os = "wasi"))]
+fn resolves_inside(real: &Path, canonical: Option<&Path>, allow_dotfiles: bool) -> bool {
+    let Some(below) = canonical.and_then(|c| real.strip_prefix(c).ok()) else {
+        return false;
+    };
+    allow_dotfiles || !is_hidden(below.components().map(|c| c.as_os_str().as_encoded_bytes()))
+}
+
+fn find(
+    root: &Path,
+    canonical: Option<&Path>,
+    names: &[&str],
+    allow_dotfiles: bool,
+) -> io::Result<(PathBuf, Metadata)> {
     let mut path = root.to_path_buf();
     #[cfg(not(target_os = "wasi"))]
     {
@@ -596,7 +625,7 @@ fn find(root: &Path, canonical: Option<&Path>, names: &[&str]) -> io::Result<(Pa
         }
         if linked {
             let real = std::fs::canonicalize(&path)?;
-            if !canonical.is_some_and(|c| real.starts_with(c)) {
+            if !resolves_inside(&real, canonical, allow_dotfiles) {
                 return Err(io::ErrorKind::NotFound.into());
             }
             let meta = std::fs::metadata(&path)?;
@@ -610,7 +639,7 @@ fn find(root: &Path, canonical: Option<&Path>, names: &[&str]) -> io::Result<(Pa
     }
     #[cfg(target_os = "wasi")]
     {
-        let _ = canonical;
+        let _ = (canonical, allow_dotfiles);
         for name in names {
             path.push(name);
         }
@@ -620,9 +649,14 @@ fn find(root: &Path, canonical: Option<&Path>, names: &[&str]) -> io::Result<(Pa
 }
 
 /// Reads a directory for its listing: at most [`listing::MAX_ENTRIES`] entries (the flag says
-/// whether more were left out), dot files and names that are not UTF-8 skipped, links that
-/// leave the root (native) skipped.
-fn read_entries(dir: &Path, canonical: Option<&Path>) -> io::Result<(Vec<Entry>, bool)> {
+/// whether more were left out), names that are not UTF-8 skipped, dot names skipped unless
+/// `allow_dotfiles`, links that could not be served (native: leaving the root, or leading to a
+/// dot name unless `allow_dotfiles`) skipped.
+fn read_entries(
+    dir: &Path,
+    canonical: Option<&Path>,
+    allow_dotfiles: bool,
+) -> io::Result<(Vec<Entry>, bool)> {
     let mut entries = Vec::new();
     let mut omitted = false;
     for entry in std::fs::read_dir(dir)? {
@@ -632,7 +666,7 @@ fn read_entries(dir: &Path, canonical: Option<&Path>) -> io::Result<(Vec<Entry>,
         let Ok(name) = entry.file_name().into_string() else {
             continue;
         };
-        if name.starts_with('.') {
+        if name.starts_with('.') && !allow_dotfiles {
             continue;
         }
         if entries.len() == listing::MAX_ENTRIES {
@@ -643,9 +677,7 @@ fn read_entries(dir: &Path, canonical: Option<&Path>) -> io::Result<(Vec<Entry>,
         #[cfg(not(target_os = "wasi"))]
         if entry.file_type().is_ok_and(|t| t.is_symlink()) {
             let inside = std::fs::canonicalize(&path)
-                .ok()
-                .zip(canonical)
-                .is_some_and(|(real, root)| real.starts_with(root));
+                .is_ok_and(|real| resolves_inside(&real, canonical, allow_dotfiles));
             if !inside {
                 continue;
             }
@@ -1715,6 +1747,218 @@ mod tests {
         assert!(page.contains("href=\"indir/\""));
         assert!(!page.contains("out.txt"));
         assert!(!page.contains("outdir"));
+    }
+
+    /// `site()` plus dot files and directories at several depths, `/.well-known/`, and a dot
+    /// file with a fresh `.gz` sidecar; the big text is the dot file's content.
+    fn dot_site() -> (Site, Vec<u8>, Vec<u8>) {
+        let dir = site();
+        for d in [
+            ".git",
+            "a/.hidden",
+            ".well-known/acme",
+            ".well-known/.private",
+        ] {
+            std::fs::create_dir_all(dir.join(d)).unwrap();
+        }
+        let secret = text(100);
+        let gz = compress_all(Coding::Gzip, 9, &secret).unwrap();
+        for (name, bytes) in [
+            (".env", &b"KEY=secret\n"[..]),
+            (".git/config", b"[core]\n"),
+            (".git/index.html", b"<p>git</p>\n"),
+            ("a/.hidden/b.txt", b"b\n"),
+            ("a/c.txt", b"c\n"),
+            (".well-known/example.txt", b"example\n"),
+            (".well-known/.secret", b"secret\n"),
+            (".well-known/acme/token", b"token\n"),
+            (".well-known/.private/x", b"x\n"),
+            (".secret.txt", &secret),
+        ] {
+            write_at(&dir.join(name), bytes, Duration::new(MTIME, 5));
+        }
+        write_at(
+            &dir.join(".secret.txt.gz"),
+            &gz,
+            Duration::new(MTIME + 10, 0),
+        );
+        (dir, secret, gz)
+    }
+
+    /// Paths with a dot name: refused unless dot files are allowed.
+    const DOT_PATHS: &[&str] = &[
+        "/.env",
+        "/%2eenv",
+        "/%2Eenv",
+        "/./.env",
+        "/.git",
+        "/.git/",
+        "/.git/.",
+        "/.git/config",
+        "/%2egit/config",
+        "/%2Egit/config",
+        "/.git/index.html",
+        "/a/.hidden",
+        "/a/.hidden/",
+        "/a/.hidden/b.txt",
+        "/a/%2ehidden/b.txt",
+        "/a/%2e/.hidden/b.txt",
+        "/list/.hidden",
+        "/.well-known/.secret",
+        "/.well-known/%2esecret",
+        "/.well-known/.private/",
+        "/.well-known/.private/x",
+        "/.secret.txt",
+        "/.secret.txt.gz",
+    ];
+
+    /// The response without its `Date` line.
+    fn without_date(a: &Answer) -> String {
+        String::from_utf8_lossy(&a.raw)
+            .split("\r\n")
+            .filter(|l| !l.starts_with("Date:"))
+            .collect::<Vec<_>>()
+            .join("\r\n")
+    }
+
+    #[test]
+    fn dot_files_are_404_by_default() {
+        let (dir, _, _) = dot_site();
+        let files = StaticFiles::new(Some(dir.to_path_buf()), StaticOptions::default());
+        for fields in [
+            &[][..],
+            &["Accept-Encoding: gzip"],
+            &["Range: bytes=0-1"],
+            &["If-None-Match: *"],
+        ] {
+            let missing = without_date(&get(&files, "/missing", fields));
+            for path in DOT_PATHS {
+                let a = get(&files, path, fields);
+                assert_eq!(
+                    (a.status, a.body.as_slice()),
+                    (404, &b"not found\n"[..]),
+                    "{path}"
+                );
+                // The same answer as any missing file: nothing tells whether it exists.
+                assert_eq!(without_date(&a), missing, "{path} {fields:?}");
+            }
+        }
+        let missing = without_date(&method(&files, "HEAD", "/missing", &[]));
+        for path in DOT_PATHS {
+            assert_eq!(
+                without_date(&method(&files, "HEAD", path, &[])),
+                missing,
+                "{path}"
+            );
+        }
+        // `/.well-known/` is served (RFC 8615), dot names below it are not listed.
+        assert_eq!(
+            get(&files, "/.well-known/example.txt", &[]).body,
+            b"example\n"
+        );
+        assert_eq!(
+            get(&files, "/%2ewell-known/example.txt", &[]).body,
+            b"example\n"
+        );
+        assert_eq!(get(&files, "/.well-known/acme/token", &[]).body, b"token\n");
+        let a = get(&files, "/.well-known", &[]);
+        assert_eq!(
+            (a.status, a.header("location")),
+            (301, Some("/.well-known/"))
+        );
+        let page = String::from_utf8(get(&files, "/.well-known/", &[]).body).unwrap();
+        assert!(page.contains("href=\"example.txt\""));
+        assert!(page.contains("href=\"acme/\""));
+        assert!(!page.contains("secret") && !page.contains("private"));
+        // Files beside dot names are served; listings leave dot names out.
+        assert_eq!(get(&files, "/a/c.txt", &[]).body, b"c\n");
+        let page = String::from_utf8(get(&files, "/a/", &[]).body).unwrap();
+        assert!(page.contains("href=\"c.txt\"") && !page.contains("hidden"));
+        // A root below a dot directory is fine: only names below the root count.
+        let inside = StaticFiles::new(Some(dir.join(".git")), StaticOptions::default());
+        assert_eq!(get(&inside, "/config", &[]).body, b"[core]\n");
+    }
+
+    #[test]
+    fn dot_files_are_served_when_allowed() {
+        let (dir, secret, gz) = dot_site();
+        let files = StaticFiles::new(
+            Some(dir.to_path_buf()),
+            StaticOptions {
+                allow_dotfiles: true,
+                ..StaticOptions::default()
+            },
+        );
+        for path in DOT_PATHS {
+            let a = get(&files, path, &[]);
+            assert!(matches!(a.status, 200 | 301), "{path}: {}", a.status);
+        }
+        assert_eq!(get(&files, "/.env", &[]).body, b"KEY=secret\n");
+        assert_eq!(get(&files, "/%2egit/config", &[]).body, b"[core]\n");
+        assert_eq!(get(&files, "/.git/", &[]).body, b"<p>git</p>\n");
+        assert_eq!(get(&files, "/.git", &[]).header("location"), Some("/.git/"));
+        assert_eq!(get(&files, "/.secret.txt", &[]).body, secret);
+        // The sidecar too.
+        assert_eq!(
+            get(&files, "/.secret.txt", &["Accept-Encoding: gzip"]).body,
+            gz
+        );
+        // Listings show dot names.
+        let page = String::from_utf8(get(&files, "/list/", &[]).body).unwrap();
+        assert!(page.contains("href=\".hidden\""));
+        let page = String::from_utf8(get(&files, "/.well-known/", &[]).body).unwrap();
+        assert!(page.contains("href=\".secret\"") && page.contains("href=\".private/\""));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_into_dot_names_are_404_by_default() {
+        let (dir, _, _) = dot_site();
+        let link = |target: &str, name: &str| {
+            std::os::unix::fs::symlink(dir.join(target), dir.join(name)).unwrap();
+        };
+        link(".env", "env-link");
+        link(".git", "git-link");
+        link(".well-known/.secret", "secret-link");
+        link(".well-known/example.txt", "example-link");
+        link(".well-known", "wk-link");
+        link(".env", "list/env-link");
+        link(".git", "list/git-link");
+        link("hello.txt", "list/hello-link");
+        link("hello.txt", ".well-known/hello-link");
+        let files = StaticFiles::new(Some(dir.to_path_buf()), StaticOptions::default());
+        for path in [
+            "/env-link",
+            "/git-link/config",
+            "/git-link/",
+            "/secret-link",
+            "/wk-link/.secret",
+            "/list/env-link",
+            "/list/git-link/config",
+        ] {
+            assert_eq!(get(&files, path, &[]).status, 404, "{path}");
+        }
+        assert_eq!(get(&files, "/example-link", &[]).body, b"example\n");
+        assert_eq!(get(&files, "/wk-link/example.txt", &[]).body, b"example\n");
+        assert_eq!(
+            get(&files, "/.well-known/hello-link", &[]).body,
+            b"hello world\n"
+        );
+        let page = String::from_utf8(get(&files, "/list/", &[]).body).unwrap();
+        assert!(page.contains("href=\"hello-link\""));
+        assert!(!page.contains("env-link") && !page.contains("git-link"));
+        // Allowed: followed like any link inside the root, and listed.
+        let files = StaticFiles::new(
+            Some(dir.to_path_buf()),
+            StaticOptions {
+                allow_dotfiles: true,
+                ..StaticOptions::default()
+            },
+        );
+        assert_eq!(get(&files, "/env-link", &[]).body, b"KEY=secret\n");
+        assert_eq!(get(&files, "/git-link/config", &[]).body, b"[core]\n");
+        let page = String::from_utf8(get(&files, "/list/", &[]).body).unwrap();
+        assert!(page.contains("env-link") && page.contains("git-link"));
     }
 
     #[cfg(unix)]

@@ -35,6 +35,8 @@ options:
   --cors-origin ORIGIN     allow cross-origin reads from ORIGIN (scheme://host[:port], null,
                            or * for any); repeat for several; default: no CORS headers
   --no-listing             no directory listing pages (a directory without index.html is 403)
+  --allow-dotfiles         serve and list names starting with . (default: a path with such a
+                           name is 404 and listings leave them out; /.well-known/ is served)
   --cache-control EXT=VALUE
                            Cache-Control of files named *.EXT (EXT: letters and digits; * sets
                            the default, which is no-cache); repeatable
@@ -72,7 +74,8 @@ pub struct ServeConfig {
     pub access_log: bool,
     /// `--cors-origin` values, in order.
     pub cors_origins: Vec<String>,
-    /// The static file service: `--no-listing`, `--cache-control`, `--etag-inode`.
+    /// The static file service: `--no-listing`, `--allow-dotfiles`, `--cache-control`,
+    /// `--etag-inode`, `--file-cache`, `--compress-*`.
     pub files: weft_app::StaticOptions,
     /// `/ws/echo` options (`--ws-*`).
     pub ws_echo: weft_app::WsOptions,
@@ -266,6 +269,7 @@ pub fn parse(args: &[String], default_workers: usize) -> Result<Command, String>
                 config.cors_origins.push(v.clone());
             }
             "--no-listing" => config.files.listing = false,
+            "--allow-dotfiles" => config.files.allow_dotfiles = true,
             "--etag-inode" => config.files.etag_inode = true,
             "--file-cache" => config.files.memory_cache = number(flag, value(flag, &mut it)?)?,
             "--cache-control" => cache_control(&mut config.files, value(flag, &mut it)?)?,
@@ -312,6 +316,7 @@ mod tests {
         assert!(!c.access_log);
         assert_eq!(c.cors_origins, ["http://a.example", "*"]);
         assert!(c.files.listing);
+        assert!(!c.files.allow_dotfiles);
         assert_eq!(c.files.cache_control, "no-cache");
     }
 
@@ -320,6 +325,7 @@ mod tests {
         let argv: Vec<String> = [
             "serve",
             "--no-listing",
+            "--allow-dotfiles",
             "--etag-inode",
             "--file-cache",
             "0",
@@ -339,6 +345,7 @@ mod tests {
             panic!("not serve");
         };
         assert!(!c.files.listing);
+        assert!(c.files.allow_dotfiles);
         assert!(c.files.etag_inode);
         assert_eq!(c.files.memory_cache, 0);
         assert_eq!(c.files.cache_control, "public, max-age=60");
