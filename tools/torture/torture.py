@@ -532,6 +532,14 @@ class Suite:
 # 1. send-timeout integrity
 
 
+# Whether the host, not weft, keeps the socket of a peer that stopped reading after weft
+# closed it: wasmtime 48 cannot drop an output stream whose write is pending (its drop waits
+# for the write), so the component parks it and the host holds the socket until the peer reads
+# or goes away (docs/WASI.md). weft's own state (file, buffers, session) must still be gone and
+# the component must go on serving; both are checked.
+HOST_HOLDS = {"native": False, "wasm": True}
+
+
 def stalled_reader(addr, requests, bodies, stall, out):
     """GETs (pipelined when several), reads 64 KiB, stops reading for `stall` seconds, then
     reads to EOF (bounded): records what arrived against the expected bodies."""
@@ -640,6 +648,7 @@ def scenario_send_timeout(suite, target):
         time.sleep(0.02)
     held_before = held_after = None
     conn_a = conn_p = None
+    mid_status, mid_body = None, "not asked"
     if "stall_from" in a and "stall_from" in p:
         time.sleep(max(0, a["stall_from"] + 1 - now()))
         held_before = fds(srv.pid).count(big_path)
@@ -647,6 +656,8 @@ def scenario_send_timeout(suite, target):
         held_after = fds(srv.pid).count(big_path)
         conn_a = server_holds_connection(srv.pid, srv.addr[1], a["port"])
         conn_p = server_holds_connection(srv.pid, srv.addr[1], p["port"])
+        # The server must go on serving others while these two stall.
+        mid_status, mid_body = http_get(srv.addr, timeout=3)
     for t in threads:
         t.join(timeout=180)
     status, body = http_get(srv.addr)
@@ -669,11 +680,14 @@ def scenario_send_timeout(suite, target):
     if "error" in a:
         why.append(a["error"])
     figs.append(("big.bin fds", f"{held_before} at 1 s, {held_after} at {stall - 0.3:.1f} s"))
-    figs.append(("conn held at end", f"{conn_a}"))
+    figs.append(("conn held at end", f"{conn_a}" + (" (by the host)" if conn_a and HOST_HOLDS[target] else "")))
+    figs.append(("/hello during the stall", f"{mid_status}"))
     if conn_a is None:
         why.append("the stall never started")
-    if conn_a:
+    if conn_a and not HOST_HOLDS[target]:
         why.append(f"the server still holds the connection {late}")
+    if mid_status != 200:
+        why.append(f"/hello not answered during the stall ({mid_body})")
     if held_after:
         why.append(f"the server still holds big.bin open {late}")
     if held_before == 0:
@@ -693,7 +707,7 @@ def scenario_send_timeout(suite, target):
             why.append(f"not an exact prefix of response1+response2: {c.problem}")
         if p.get("end") not in ("eof", "reset"):
             why.append(f"no EOF after resuming ({p.get('end')})")
-        if conn_p:
+        if conn_p and not HOST_HOLDS[target]:
             why.append(f"the server still holds the connection {late}")
     if "error" in p:
         why.append(p["error"])
@@ -762,6 +776,7 @@ def scenario_ws_no_read(suite, target):
                  if closed_while_sending is None else f"{sent} MiB, then {closed_while_sending}"))
     closed_after = None
     how = None
+    answered = []
     if closed_while_sending:
         closed_after, how = now() - stalled_at, f"{closed_while_sending} while sending"
     else:
@@ -773,6 +788,9 @@ def scenario_ws_no_read(suite, target):
             if tracked and not server_holds_connection(srv.pid, srv.addr[1], client_port):
                 closed_after, how = now() - stalled_at, "server descriptor gone"
                 break
+            if len(answered) < (now() - stalled_at):
+                # About once a second: the server must go on serving others meanwhile.
+                answered.append(http_get(srv.addr, timeout=2)[0] == 200)
             time.sleep(0.1)
     # Finally read: what was queued, then EOF or RST.
     s.setblocking(True)
@@ -781,8 +799,13 @@ def scenario_ws_no_read(suite, target):
     figs.append(("closed", "no" if closed_after is None else f"{closed_after:.1f} s after the stall ({how})"))
     figs.append(("final read", f"{mib(len(data))} then {end}"))
     figs.append(("server fd tracked", "yes" if tracked else "no"))
-    if closed_after is None:
+    figs.append(("/hello meanwhile", f"{sum(answered)}/{len(answered)} answered"))
+    if closed_after is None and HOST_HOLDS[target]:
+        figs.append(("held", f"by the host after {bound} s"))
+    elif closed_after is None:
         why.append(f"the server still holds the connection {bound} s after it stopped reading")
+    if not all(answered):
+        why.append(f"/hello went unanswered while the peer stalled ({sum(answered)}/{len(answered)})")
     if end not in ("eof", "reset"):
         why.append(f"the final read ended in {end}, not EOF/RST")
     if sent == 0 and closed_while_sending is None:

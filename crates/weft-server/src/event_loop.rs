@@ -152,6 +152,8 @@ struct Conn {
     charged: usize,
     /// Accepted over `max_connections`: answered `503` and closed.
     refused: bool,
+    /// Its output was dropped by a send timeout: close without lingering.
+    abandoned: bool,
 }
 
 pub struct EventLoop<B: Backend, A: App> {
@@ -429,6 +431,7 @@ impl<B: Backend, A: App> EventLoop<B, A> {
                         exchange: Exchange::new(now.instant),
                         charged: 0,
                         refused,
+                        abandoned: false,
                     };
                     if let Some(slot) = self.conns.get_mut(token) {
                         *slot = Some(conn);
@@ -488,7 +491,13 @@ impl<B: Backend, A: App> EventLoop<B, A> {
             let Some(Some(conn)) = self.conns.get_mut(token) else {
                 continue;
             };
+            let pending = !conn.transmit().is_empty();
             conn.expire(now);
+            if pending && conn.transmit().is_empty() && conn.is_closed() {
+                // A send timeout dropped the output: the peer is not reading, so there is
+                // nothing to linger for (the kernel still delivers what it holds, then FIN).
+                conn.abandoned = true;
+            }
             self.process(token, now);
         }
     }
@@ -612,7 +621,10 @@ impl<B: Backend, A: App> EventLoop<B, A> {
             }
         }
         if conn.is_closed() && conn.transmit().is_empty() {
-            if conn.eof || conn.linger_until.is_some_and(|t| now.instant >= t) {
+            if conn.eof || conn.abandoned || conn.linger_until.is_some_and(|t| now.instant >= t) {
+                if conn.abandoned {
+                    backend.shutdown_write(token);
+                }
                 return false;
             }
             if conn.linger_until.is_none() {
