@@ -1,5 +1,5 @@
 //! The WASI 0.2 backend: raw TCP through `wasi:sockets`, readiness through `wasi:io/poll`.
-//! Written against the traps listed in shared/docs/wasi-notes.md:
+//! Written against the host facts in docs/WASI.md:
 //! - drop order: pollables before their streams, streams before their socket (the field order
 //!   of [`WasiConn`] and [`WasiBackend`] is the drop order);
 //! - `poll` traps on an empty list and reports indices in no particular order;
@@ -8,7 +8,11 @@
 //!   in batches of at most 32 pollables, each with a zero-duration clock so the call never
 //!   blocks, and only a sweep that found nothing falls back to one blocking poll over all;
 //! - no TCP_NODELAY: the event loop already writes each response (or pipelined batch) in one
-//!   write.
+//!   write;
+//! - each `poll` costs the host time per pollable: idle and slow connections are kept on a
+//!   cold list swept at a bounded rate;
+//! - dropping an output stream waits until it can take a write: a connection whose stream is
+//!   not ready is parked, not dropped.
 
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};

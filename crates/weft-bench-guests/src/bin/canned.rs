@@ -11,7 +11,7 @@
 //! ```
 //!
 //! It prints `listening on 127.0.0.1:PORT` once it accepts connections. It follows every rule of
-//! shared/docs/wasi-notes.md, like weft's WASI backend, so the two differ only in the HTTP work:
+//! docs/WASI.md, like weft's WASI backend, so the two differ only in the HTTP work:
 //! - drop order: pollables before their streams, streams before their socket (field order);
 //! - `poll` gets at most 32 pollables plus a zero-duration clock per call, each batch's reads
 //!   and writes are done right away, and only a sweep that found nothing blocks (one poll over
