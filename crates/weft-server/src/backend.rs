@@ -4,7 +4,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 /// Interrupts a backend's wait from any thread.
 pub type WakeFn = Box<dyn Fn() + Send + Sync>;
@@ -33,6 +33,16 @@ pub enum ReadOutcome {
 }
 
 pub trait Backend {
+    /// The monotonic clock the loop's deadlines use (a test backend simulates it).
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    /// The wall clock, for the `Date` field.
+    fn wall_clock(&self) -> SystemTime {
+        SystemTime::now()
+    }
+
     /// Waits for readiness or until `timeout`. Fills `ready` with the connections that became
     /// ready and returns whether the listener has connections to accept. With `accept` false
     /// the listener is not watched (the loop is backing off or full): a pending connection

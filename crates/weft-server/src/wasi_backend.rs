@@ -34,10 +34,6 @@ use crate::backend::{Backend, ReadOutcome, Readiness, Token};
 const POLL_BATCH: usize = 32;
 /// Largest single read or write.
 const IO_CAP: usize = 64 * 1024;
-/// First read size of a connection. The host allocates and zeroes a buffer of the asked size
-/// on every read before it knows how much arrived, so small requests get small reads; a read
-/// that fills the request doubles the size (up to [`IO_CAP`]) so uploads still get large ones.
-const FIRST_READ: usize = 4 * 1024;
 /// A connection that did no work for this long is cold: it leaves the per-wait sweep (every
 /// `poll` costs the host time in proportion to its pollables, so 10,000 idle connections
 /// swept on every wait starve the active ones) and is swept at a bounded rate instead. Work
@@ -121,7 +117,6 @@ struct WasiConn {
     /// readable again (pollables are level-triggered, and EOF counts as readable), so the next
     /// read answers `WouldBlock` without a host call that would only find nothing.
     drained: bool,
-    read_size: usize,
     /// When this connection last moved a byte (or was accepted).
     last_io: u64,
 }
@@ -473,7 +468,6 @@ impl Backend for WasiBackend {
             want_read: true,
             want_write: false,
             drained: false,
-            read_size: FIRST_READ,
             last_io: clock_now(),
         };
         let token = match self.free.pop() {
@@ -498,7 +492,9 @@ impl Backend for WasiBackend {
         if conn.drained {
             return Ok(ReadOutcome::WouldBlock);
         }
-        let len = buf.len().min(conn.read_size);
+        // The loop sizes reads (small first: the host allocates and zeroes a buffer of the
+        // asked size on every read before it knows how much arrived).
+        let len = buf.len().min(IO_CAP);
         match conn.input.read(len as u64) {
             Ok(bytes) if bytes.is_empty() => {
                 conn.drained = true;
@@ -514,8 +510,6 @@ impl Backend for WasiBackend {
                 }
                 if n < len {
                     conn.drained = true;
-                } else {
-                    conn.read_size = (conn.read_size * 2).min(IO_CAP);
                 }
                 Ok(ReadOutcome::Data(n))
             }
