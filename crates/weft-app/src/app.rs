@@ -282,6 +282,13 @@ impl Exchange {
         }
     }
 
+    /// Frees the memory kept for the next exchange (the connection waits: an idle
+    /// connection holds no buffer).
+    pub fn release_memory(&mut self) {
+        self.headers = ExtraHeaders::new();
+        self.request = RequestLine::default();
+    }
+
     /// Resets everything for a new exchange starting `now` (memory is kept).
     pub fn begin(&mut self, now: Instant) {
         self.stats = ExchangeStats::default();

@@ -195,6 +195,15 @@ impl Connection {
         }
     }
 
+    /// Frees the output buffer's memory when nothing is queued (a driver calls it when the
+    /// connection waits for its next request, so an idle connection holds no buffer).
+    pub fn release_memory(&mut self) {
+        if self.out_pos == self.out.len() {
+            self.out = Vec::new();
+            self.out_pos = 0;
+        }
+    }
+
     /// The peer will send nothing more (TCP FIN).
     pub fn receive_eof(&mut self) {
         self.peer_eof = true;

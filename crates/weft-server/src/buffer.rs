@@ -57,6 +57,24 @@ impl ReadBuf {
         self.end = (self.end + n).min(self.buf.len());
     }
 
+    /// Hands the storage of an empty buffer back (for a pool); `None` when bytes are
+    /// buffered or there is no storage.
+    pub fn take_storage(&mut self) -> Option<Vec<u8>> {
+        if !self.is_empty() || self.buf.is_empty() {
+            return None;
+        }
+        Some(std::mem::take(&mut self.buf))
+    }
+
+    /// Gives a buffer without storage some (from a pool); ignored when it has its own.
+    pub fn give_storage(&mut self, storage: Vec<u8>) {
+        if self.buf.is_empty() {
+            self.buf = storage;
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
     /// Frees the memory of an idle buffer larger than `keep` bytes.
     pub fn shrink_if_idle(&mut self, keep: usize) {
         if self.is_empty() && self.buf.len() > keep {
@@ -86,5 +104,22 @@ mod tests {
         b.shrink_if_idle(0);
         assert_eq!(b.data(), b"");
         assert!(b.spare(4).len() >= 4);
+    }
+
+    #[test]
+    fn storage_moves_only_while_empty() {
+        let mut b = ReadBuf::new();
+        assert!(b.take_storage().is_none(), "no storage yet");
+        b.give_storage(vec![0; 64]);
+        b.spare(8)[..3].copy_from_slice(b"abc");
+        b.filled(3);
+        assert!(b.take_storage().is_none(), "bytes are buffered");
+        b.give_storage(vec![0; 4096]);
+        assert_eq!(b.data(), b"abc", "its own storage is kept");
+        b.consume(3);
+        let storage = b.take_storage().unwrap();
+        assert_eq!(storage.len(), 64);
+        assert_eq!(b.data(), b"");
+        assert!(b.spare(16).len() >= 16, "grows again from nothing");
     }
 }

@@ -94,7 +94,7 @@ pub(super) struct HttpState {
 pub(super) struct Conn {
     pub(super) proto: Connection,
     /// After a `101`: the WebSocket session that owns the connection.
-    pub(super) ws: Option<WsSession>,
+    pub(super) ws: Option<Box<WsSession>>,
     pub(super) inbuf: ReadBuf,
     pub(super) peer: SocketAddr,
     pub(super) io: SocketState,
@@ -137,6 +137,29 @@ impl Conn {
             abandoned: false,
             refused,
             charged: 0,
+        }
+    }
+}
+
+/// Read buffers of the connections that wait (between requests, or idle): a waiting
+/// connection holds none, and a busy one gets memory that was in use a moment ago.
+#[derive(Default)]
+pub(super) struct BufferPool(Vec<Vec<u8>>);
+
+/// Buffers a pool keeps; more are freed.
+const POOLED: usize = 64;
+
+impl BufferPool {
+    fn take(&mut self) -> Option<Vec<u8>> {
+        self.0.pop()
+    }
+
+    /// Takes the storage of an empty read buffer back.
+    pub(super) fn reclaim(&mut self, buf: &mut ReadBuf) {
+        if let Some(storage) = buf.take_storage() {
+            if self.0.len() < POOLED && storage.len() <= MAX_READ {
+                self.0.push(storage);
+            }
         }
     }
 }
@@ -239,9 +262,13 @@ impl Conn {
         backend: &mut B,
         token: Token,
         limits: &Limits,
+        pool: &mut BufferPool,
     ) -> Result<bool, ()> {
         if !self.io.readable || !self.wants_read(limits) {
             return Ok(false);
+        }
+        if let Some(storage) = pool.take() {
+            self.inbuf.give_storage(storage);
         }
         let size = self.io.read_size.next();
         let spare = self.inbuf.spare(size);

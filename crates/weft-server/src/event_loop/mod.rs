@@ -36,7 +36,7 @@ use crate::backend::{Backend, Readiness, Token};
 use crate::budget::MemoryBudget;
 use crate::buffer::ReadBuf;
 use accept::AcceptState;
-use conn::{earliest, Conn};
+use conn::{earliest, BufferPool, Conn};
 use wake::WakeList;
 use websocket::MessageBuf;
 
@@ -81,7 +81,8 @@ pub struct EventLoop<B: Backend, A: App> {
     backend: B,
     app: A,
     config: LoopConfig,
-    conns: Vec<Option<Conn>>,
+    /// Boxed: an idle connection costs its own size only, not a share of a doubled vector.
+    conns: Vec<Option<Box<Conn>>>,
     live: usize,
     dates: DateCache,
     log: Vec<u8>,
@@ -90,6 +91,8 @@ pub struct EventLoop<B: Backend, A: App> {
     /// A WebSocket message copied out of its codec for the handler (reused).
     message: MessageBuf,
     accept: AcceptState,
+    /// Read buffers of waiting connections.
+    buffers: BufferPool,
     /// Connections accepted over `max_connections` that are being refused (not counted
     /// against it: they only wait for their `503` to leave).
     refusing: usize,
@@ -118,6 +121,7 @@ impl<B: Backend, A: App> EventLoop<B, A> {
             log: Vec::new(),
             next_timer: None,
             accept: AcceptState::default(),
+            buffers: BufferPool::default(),
             refusing: 0,
             shutdown_deadline: None,
             ready: Vec::new(),
@@ -234,7 +238,7 @@ impl<B: Backend, A: App> EventLoop<B, A> {
                     }
                     let conn = Conn::new(self.config.limits.clone(), peer, now, refused);
                     if let Some(slot) = self.conns.get_mut(token) {
-                        *slot = Some(conn);
+                        *slot = Some(Box::new(conn));
                         self.live += 1;
                     }
                     self.process(token, now);
@@ -339,6 +343,7 @@ impl<B: Backend, A: App> EventLoop<B, A> {
             next_timer,
             wake,
             message,
+            buffers,
             ..
         } = self;
         let limits = &config.limits;
@@ -355,7 +360,7 @@ impl<B: Backend, A: App> EventLoop<B, A> {
                 Ok(wrote) => progressed |= wrote,
                 Err(()) => return false,
             }
-            match conn.read_step(backend, token, limits) {
+            match conn.read_step(backend, token, limits, buffers) {
                 Ok(read) => progressed |= read,
                 Err(()) => return false,
             }
@@ -379,7 +384,13 @@ impl<B: Backend, A: App> EventLoop<B, A> {
                 conn.inbuf = ReadBuf::new();
             }
         } else if !conn.http.in_exchange {
-            conn.inbuf.shrink_if_idle(conn.io.read_size.next());
+            // Waiting for the next request: the read buffer goes back to the pool, the other
+            // buffers to the allocator.
+            buffers.reclaim(&mut conn.inbuf);
+            if conn.transmit().is_empty() {
+                conn.proto.release_memory();
+                conn.http.exchange.release_memory();
+            }
         }
         let charge = conn.ws.as_ref().map_or(0, |s| s.codec.buffered());
         config.budget.recharge(conn.charged, charge);

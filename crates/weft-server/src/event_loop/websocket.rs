@@ -68,7 +68,7 @@ pub(super) fn start_session(
     if let Err(err) = session.handler.open(notify, &mut out) {
         handler_failed(&mut session, &err, now, log);
     }
-    conn.ws = Some(session);
+    conn.ws = Some(Box::new(session));
 }
 
 /// A WebSocket handler failed: the session ends with 1011 (internal error).
