@@ -46,7 +46,8 @@ import time
 KiB = 1024
 MiB = 1024 * KiB
 HOST = "127.0.0.1"
-SCENARIOS = ["send-timeout", "ws-no-read", "fd-exhaustion", "memory-budget", "many-conns"]
+SCENARIOS = ["send-timeout", "ws-no-read", "fd-exhaustion", "memory-budget", "many-conns",
+             "idle-memory"]
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 TCP_ESTABLISHED = 1
 TCP_STATES = {1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1", 5: "FIN_WAIT2",
@@ -1305,6 +1306,43 @@ def scenario_many_conns(suite, target):
 
 
 # --------------------------------------------------------------------------------------------
+# 6. memory per idle keep-alive connection (a regression guard, not a benchmark)
+
+# The goal: an idle keep-alive connection costs at most this much server RSS natively. Under
+# wasmtime the host's own per-socket memory comes on top: reported, not judged.
+IDLE_BYTES_GOAL = {"native": 1024, "wasm": None}
+
+
+def scenario_idle_memory(suite, target):
+    count = 2000
+    srv = suite.server(target, "idle-memory", ["--quiet", "--workers", "1", "--idle-timeout", "600"])
+    for _ in range(3):
+        http_get(srv.addr)  # warm-up: the first exchange's one-time allocations
+    time.sleep(0.3)
+    before = rss(srv.pid) or 0
+    socks = open_many(srv.addr, count, get_request("/hello"), True, now() + 60)
+    time.sleep(1)
+    after = rss(srv.pid) or 0
+    per = (after - before) / max(len(socks), 1)
+    for s in socks:
+        s.close()
+    status, body = http_get(srv.addr)
+    goal = IDLE_BYTES_GOAL[target]
+    figs = [("connections", f"{len(socks)} idle after one GET /hello each"),
+            ("rss", f"{mib(before)} before, {mib(after)} with them"),
+            ("per connection", f"{per:.0f} bytes" + (f" (goal <= {goal})" if goal else " (host included)"))]
+    why = []
+    if len(socks) < count:
+        why.append(f"only {len(socks)} of {count} connections opened")
+    if goal and per > goal:
+        why.append(f"{per:.0f} bytes per idle connection, over {goal}")
+    if status != 200:
+        why.append(f"no answer afterwards ({body})")
+    suite.check(target, "idle-memory", not why, figs, "; ".join(why))
+    srv.stop()
+
+
+# --------------------------------------------------------------------------------------------
 
 
 RUNNERS = {
@@ -1313,6 +1351,7 @@ RUNNERS = {
     "fd-exhaustion": scenario_fd_exhaustion,
     "memory-budget": scenario_memory_budget,
     "many-conns": scenario_many_conns,
+    "idle-memory": scenario_idle_memory,
 }
 
 
