@@ -117,8 +117,10 @@ struct WasiConn {
     /// readable again (pollables are level-triggered, and EOF counts as readable), so the next
     /// read answers `WouldBlock` without a host call that would only find nothing.
     drained: bool,
-    /// When this connection last moved a byte (or was accepted).
+    /// When this connection last did work (see [`COLD_AFTER_NS`]), or was accepted.
     last_io: u64,
+    /// On the hot list.
+    hot: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -142,12 +144,14 @@ pub struct WasiBackend {
     local: SocketAddr,
     /// What the hot connections (and the listener) wait for; rebuilt every wait.
     interest: Vec<Interest>,
-    /// What the cold connections wait for.
-    cold: Vec<Interest>,
+    /// The hot connections (each with `hot` set); every other one is cold.
+    hot: Vec<Token>,
     /// Where the next sweep starts, so every batch gets its turn.
     sweep_from: usize,
-    /// The next cold batch to poll.
+    /// Where the cold sweep goes on (a connection slot).
     cold_from: usize,
+    /// The cold batch being polled (reused).
+    cold_batch: Vec<Interest>,
     /// Nanoseconds of cold sweeping owed (time passed since the last cold batches, in units
     /// that make the whole cold list last `COLD_PERIOD_NS`).
     cold_credit: u64,
@@ -198,9 +202,10 @@ impl WasiBackend {
             listener: Some(socket),
             local,
             interest: Vec::new(),
-            cold: Vec::new(),
+            hot: Vec::new(),
             sweep_from: 0,
             cold_from: 0,
+            cold_batch: Vec::new(),
             cold_credit: 0,
             last_wait: clock_now(),
             _network: network,
@@ -278,12 +283,51 @@ impl WasiBackend {
         Ok(found)
     }
 
+    /// Up to [`POLL_BATCH`] cold connections waiting for input, from the sweep's position on.
+    fn next_cold_batch(&mut self, batch: &mut Vec<Interest>) {
+        batch.clear();
+        let slots = self.conns.len();
+        for _ in 0..slots {
+            if batch.len() == POLL_BATCH {
+                break;
+            }
+            let token = self.cold_from % slots;
+            self.cold_from = token + 1;
+            if let Some(Some(conn)) = self.conns.get(token) {
+                if !conn.hot && conn.want_read {
+                    batch.push(Interest::Read(token));
+                }
+            }
+        }
+    }
+
+    /// Every cold connection waiting for input.
+    fn all_cold(&self, into: &mut Vec<Interest>) {
+        for (token, conn) in self.conns.iter().enumerate() {
+            if let Some(conn) = conn {
+                if !conn.hot && conn.want_read {
+                    into.push(Interest::Read(token));
+                }
+            }
+        }
+    }
+
+    /// Puts a connection on the hot list.
+    fn heat(&mut self, token: Token) {
+        if let Some(Some(conn)) = self.conns.get_mut(token) {
+            if !conn.hot {
+                conn.hot = true;
+                self.hot.push(token);
+            }
+        }
+    }
+
     /// The body of [`Backend::wait`], over the hot list (`interest`, the listener included)
-    /// and the cold list.
+    /// and `cold` cold connections.
     fn wait_on(
         &mut self,
         interest: &[Interest],
-        cold: &[Interest],
+        cold: usize,
         now: u64,
         timeout: Option<Duration>,
         ready: &mut Vec<Readiness>,
@@ -292,7 +336,7 @@ impl WasiBackend {
         let mut accept = false;
 
         // The cold batches owed since the last wait (the whole list once per period).
-        let cold_batches = cold.len().div_ceil(POLL_BATCH) as u64;
+        let cold_batches = cold.div_ceil(POLL_BATCH) as u64;
         let elapsed = now.saturating_sub(self.last_wait);
         self.last_wait = now;
         if let Some(per_batch) = COLD_PERIOD_NS.checked_div(cold_batches) {
@@ -300,17 +344,14 @@ impl WasiBackend {
             self.cold_credit = self.cold_credit.saturating_add(elapsed).min(COLD_PERIOD_NS);
             let due = self.cold_credit / per_batch;
             self.cold_credit -= due * per_batch;
+            let mut batch = std::mem::take(&mut self.cold_batch);
             for _ in 0..due {
-                let index = self.cold_from % cold_batches as usize;
-                self.cold_from = index + 1;
-                let start = index * POLL_BATCH;
-                let batch = cold
-                    .get(start..(start + POLL_BATCH).min(cold.len()))
-                    .unwrap_or(&[]);
-                if let Some((hit, _)) = self.poll_batch(batch, ready) {
+                self.next_cold_batch(&mut batch);
+                if let Some((hit, _)) = self.poll_batch(&batch, ready) {
                     any |= hit;
                 }
             }
+            self.cold_batch = batch;
         }
 
         // Non-blocking sweep of the hot list: batches of at most 32 plus a zero-duration
@@ -343,7 +384,7 @@ impl WasiBackend {
         // the hot ones for a short while (a busy loop's next event is almost always there),
         // then on everything.
         let limit = timeout.map(|t| u64::try_from(t.as_nanos()).unwrap_or(u64::MAX));
-        if cold.is_empty() {
+        if cold == 0 {
             let (_, acc) = self.block_on(interest, limit, ready)?;
             return Ok(acc);
         }
@@ -353,7 +394,7 @@ impl WasiBackend {
             return Ok(acc);
         }
         let mut all = interest.to_vec();
-        all.extend_from_slice(cold);
+        self.all_cold(&mut all);
         let (_, acc) = self.block_on(&all, limit.map(|l| l - short), ready)?;
         Ok(acc)
     }
@@ -418,31 +459,36 @@ impl Backend for WasiBackend {
             self.parked.retain(|conn| !conn.write_ready.ready());
         }
         let mut interest = std::mem::take(&mut self.interest);
-        let mut cold = std::mem::take(&mut self.cold);
         interest.clear();
-        cold.clear();
         // A listener whose queue cannot be taken (out of descriptors) stays ready: polling it
         // then would return at once, forever.
         if accept && self.listener_ready.is_some() {
             interest.push(Interest::Accept);
         }
-        for (token, conn) in self.conns.iter().enumerate() {
-            if let Some(conn) = conn {
+        // The hot list: connections that went quiet turn cold (those with output pending
+        // stay); closed ones were removed by `close`.
+        let conns = &mut self.conns;
+        self.hot.retain(|&token| match conns.get_mut(token) {
+            Some(Some(conn)) => {
+                conn.hot = conn.want_write || now.saturating_sub(conn.last_io) < COLD_AFTER_NS;
+                conn.hot
+            }
+            _ => false,
+        });
+        for &token in &self.hot {
+            if let Some(Some(conn)) = self.conns.get(token) {
+                if conn.want_read {
+                    interest.push(Interest::Read(token));
+                }
                 if conn.want_write {
                     interest.push(Interest::Write(token));
                 }
-                if conn.want_read {
-                    if conn.want_write || now.saturating_sub(conn.last_io) < COLD_AFTER_NS {
-                        interest.push(Interest::Read(token));
-                    } else {
-                        cold.push(Interest::Read(token));
-                    }
-                }
             }
         }
-        let result = self.wait_on(&interest, &cold, now, timeout, ready);
+        let live = self.conns.len() - self.free.len();
+        let cold = live.saturating_sub(self.hot.len());
+        let result = self.wait_on(&interest, cold, now, timeout, ready);
         self.interest = interest;
-        self.cold = cold;
         result
     }
 
@@ -469,6 +515,7 @@ impl Backend for WasiBackend {
             want_write: false,
             drained: false,
             last_io: clock_now(),
+            hot: false,
         };
         let token = match self.free.pop() {
             Some(t) => t,
@@ -480,6 +527,7 @@ impl Backend for WasiBackend {
         if let Some(slot) = self.conns.get_mut(token) {
             *slot = Some(conn);
         }
+        self.heat(token);
         Ok(Some((token, peer)))
     }
 
@@ -501,7 +549,8 @@ impl Backend for WasiBackend {
                 Ok(ReadOutcome::WouldBlock)
             }
             Ok(bytes) => {
-                if bytes.len() >= ACTIVE_READ {
+                let active = bytes.len() >= ACTIVE_READ;
+                if active {
                     conn.last_io = clock_now();
                 }
                 let n = bytes.len().min(buf.len());
@@ -510,6 +559,9 @@ impl Backend for WasiBackend {
                 }
                 if n < len {
                     conn.drained = true;
+                }
+                if active {
+                    self.heat(token);
                 }
                 Ok(ReadOutcome::Data(n))
             }
@@ -537,6 +589,7 @@ impl Backend for WasiBackend {
             .map_err(stream_err)?;
         conn.output.flush().map_err(stream_err)?;
         conn.last_io = clock_now();
+        self.heat(token);
         Ok(n)
     }
 
@@ -544,6 +597,10 @@ impl Backend for WasiBackend {
         if let Some(Some(conn)) = self.conns.get_mut(token) {
             conn.want_read = read;
             conn.want_write = write;
+        }
+        if write {
+            // Output pending: its readiness must be polled on every wait.
+            self.heat(token);
         }
     }
 
@@ -563,6 +620,9 @@ impl Backend for WasiBackend {
         if let Some(slot) = self.conns.get_mut(token) {
             if let Some(conn) = slot.take() {
                 self.free.push(token);
+                if conn.hot {
+                    self.hot.retain(|&t| t != token);
+                }
                 if !conn.write_ready.ready() {
                     let _ = conn.socket.shutdown(ShutdownType::Both);
                     self.parked.push(conn);
