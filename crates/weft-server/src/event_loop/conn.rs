@@ -107,6 +107,8 @@ pub(super) struct Conn {
     pub(super) refused: bool,
     /// Bytes charged to the memory budget for this connection's WebSocket buffers.
     pub(super) charged: usize,
+    /// The earliest time this connection is filed under in the loop's timers.
+    pub(super) scheduled: Option<Instant>,
 }
 
 impl Conn {
@@ -137,6 +139,7 @@ impl Conn {
             abandoned: false,
             refused,
             charged: 0,
+            scheduled: None,
         }
     }
 }

@@ -21,6 +21,7 @@ mod conn;
 mod http;
 #[cfg(test)]
 mod tests;
+mod timers;
 mod wake;
 mod websocket;
 
@@ -37,6 +38,7 @@ use crate::budget::MemoryBudget;
 use crate::buffer::ReadBuf;
 use accept::AcceptState;
 use conn::{earliest, BufferPool, Conn};
+use timers::Timers;
 use wake::WakeList;
 use websocket::MessageBuf;
 
@@ -86,7 +88,8 @@ pub struct EventLoop<B: Backend, A: App> {
     live: usize,
     dates: DateCache,
     log: Vec<u8>,
-    next_timer: Option<Instant>,
+    /// Every connection's deadline: `timers::Timers`.
+    timers: Timers,
     wake: Arc<WakeList>,
     /// A WebSocket message copied out of its codec for the handler (reused).
     message: MessageBuf,
@@ -119,7 +122,7 @@ impl<B: Backend, A: App> EventLoop<B, A> {
             live: 0,
             dates: DateCache::new(),
             log: Vec::new(),
-            next_timer: None,
+            timers: Timers::default(),
             accept: AcceptState::default(),
             buffers: BufferPool::default(),
             refusing: 0,
@@ -167,7 +170,7 @@ impl<B: Backend, A: App> EventLoop<B, A> {
             }
         }
         let timeout = if self.wake.is_empty() {
-            earliest(self.next_timer, self.accept.paused_until)
+            earliest(self.timers.next(), self.accept.paused_until)
                 .map(|t| t.saturating_duration_since(self.backend.now()))
                 .map_or(MAX_WAIT, |t| t.min(MAX_WAIT))
         } else {
@@ -213,9 +216,7 @@ impl<B: Backend, A: App> EventLoop<B, A> {
             }
         }
         self.woken = woken;
-        if self.next_timer.is_some_and(|t| now.instant >= t) {
-            self.run_timers(now);
-        }
+        self.run_timers(now);
         self.flush_log();
         Ok(false)
     }
@@ -272,38 +273,55 @@ impl<B: Backend, A: App> EventLoop<B, A> {
         }
     }
 
+    /// Serves every connection whose deadline passed by `now`.
     fn run_timers(&mut self, now: Now) {
-        self.next_timer = None;
-        for token in 0..self.conns.len() {
+        while let Some((time, token)) = self.timers.pop_due(now.instant) {
             let Some(Some(conn)) = self.conns.get_mut(token) else {
                 continue;
             };
-            if conn.linger_until.is_some_and(|t| now.instant >= t) {
-                self.close(token);
+            if conn.scheduled == Some(time) {
+                conn.scheduled = None;
+            }
+            if conn.deadline().is_none_or(|t| now.instant < t) {
+                // A stale entry: the connection's deadline moved; file it again.
+                let deadline = conn.deadline();
+                self.timers.schedule(token, &mut conn.scheduled, deadline);
                 continue;
             }
-            if conn.http.wake_at.is_some_and(|t| now.instant >= t) {
-                conn.http.wake_at = None;
-            }
-            if !conn.transmit().is_empty() && conn.deadline().is_some_and(|t| now.instant >= t) {
-                // Before a send timeout is judged: the socket may have room although no
-                // readiness said so (epoll reports room only past a threshold, so a slow but
-                // steady reader can go long without an edge): try to write first.
-                conn.io.writable = true;
-                self.process(token, now);
-            }
-            let Some(Some(conn)) = self.conns.get_mut(token) else {
-                continue;
-            };
-            let pending = !conn.transmit().is_empty();
-            conn.expire(now);
-            if pending && conn.transmit().is_empty() && conn.is_closed() {
-                // A send timeout dropped the output: the peer is not reading, so there is
-                // nothing to linger for (the kernel still delivers what it holds, then FIN).
-                conn.abandoned = true;
-            }
+            self.fire(token, now);
+        }
+    }
+
+    /// Applies the deadlines of one connection that passed by `now`.
+    fn fire(&mut self, token: Token, now: Now) {
+        let Some(Some(conn)) = self.conns.get_mut(token) else {
+            return;
+        };
+        if conn.linger_until.is_some_and(|t| now.instant >= t) {
+            self.close(token);
+            return;
+        }
+        if conn.http.wake_at.is_some_and(|t| now.instant >= t) {
+            conn.http.wake_at = None;
+        }
+        if !conn.transmit().is_empty() {
+            // Before a send timeout is judged: the socket may have room although no
+            // readiness said so (epoll reports room only past a threshold, so a slow but
+            // steady reader can go long without an edge): try to write first.
+            conn.io.writable = true;
             self.process(token, now);
         }
+        let Some(Some(conn)) = self.conns.get_mut(token) else {
+            return;
+        };
+        let pending = !conn.transmit().is_empty();
+        conn.expire(now);
+        if pending && conn.transmit().is_empty() && conn.is_closed() {
+            // A send timeout dropped the output: the peer is not reading, so there is
+            // nothing to linger for (the kernel still delivers what it holds, then FIN).
+            conn.abandoned = true;
+        }
+        self.process(token, now);
     }
 
     fn close(&mut self, token: Token) {
@@ -340,7 +358,7 @@ impl<B: Backend, A: App> EventLoop<B, A> {
             config,
             conns,
             log,
-            next_timer,
+            timers,
             wake,
             message,
             buffers,
@@ -397,7 +415,8 @@ impl<B: Backend, A: App> EventLoop<B, A> {
         conn.charged = charge;
         let wants_write = !conn.transmit().is_empty();
         backend.set_interest(token, conn.wants_read(limits), wants_write);
-        *next_timer = earliest(*next_timer, conn.deadline());
+        let deadline = conn.deadline();
+        timers.schedule(token, &mut conn.scheduled, deadline);
         true
     }
 

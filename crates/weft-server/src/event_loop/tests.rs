@@ -36,6 +36,8 @@ struct Peer {
     writable_edge: bool,
     /// The server sent FIN / released the connection.
     shut_write: bool,
+    /// When the FIN was sent (simulated time).
+    shut_at: Option<Duration>,
     closed: bool,
     /// Read calls the server made.
     reads: usize,
@@ -157,8 +159,11 @@ impl Backend for Fake {
     fn set_interest(&mut self, _token: Token, _read: bool, _write: bool) {}
 
     fn shutdown_write(&mut self, token: Token) {
-        if let Ok(peer) = self.0.borrow_mut().peer(token) {
+        let mut w = self.0.borrow_mut();
+        let elapsed = w.elapsed;
+        if let Ok(peer) = w.peer(token) {
             peer.shut_write = true;
+            peer.shut_at.get_or_insert(elapsed);
         }
     }
 
@@ -581,4 +586,29 @@ fn websocket_sessions_share_the_memory_budget() {
     h.send(a, &frame[100_000..]);
     h.until("a echoed", |w| w.peers[a].output.len() > 800 << 10);
     assert_eq!(h.output(a)[0], 0x82);
+}
+
+#[test]
+fn each_idle_connection_closes_at_its_own_deadline() {
+    let mut h = Harness::with_limits(Limits {
+        idle_timeout: Duration::from_secs(5),
+        ..Limits::default()
+    });
+    let mut peers = Vec::new();
+    for _ in 0..3 {
+        let c = h.connect();
+        h.send(c, HELLO);
+        h.until("answered", |w| !w.peers[c].output.is_empty());
+        peers.push((c, h.elapsed()));
+        let next = h.elapsed() + Duration::from_secs(2);
+        h.until("two seconds", |w| w.elapsed >= next);
+    }
+    for (c, answered) in peers {
+        h.until("FIN", |w| w.peers[c].shut_write);
+        let idle = h.peer(c, |p| p.shut_at.unwrap()) - answered;
+        assert!(
+            idle >= Duration::from_secs(5) && idle < Duration::from_secs(6),
+            "connection {c} closed after {idle:?} idle"
+        );
+    }
 }
