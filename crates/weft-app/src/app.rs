@@ -12,7 +12,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use weft_core::{BodyKind, Connection, Now, RequestHead, Response, SendError};
+use weft_core::{is_token, BodyKind, Connection, Now, RequestHead, Response, SendError};
 
 use crate::websocket::PendingUpgrade;
 
@@ -57,11 +57,6 @@ pub enum Produce {
 pub struct ExchangeStats {
     pub status: u16,
     pub body_bytes: u64,
-}
-
-/// Whether `name` is a token (RFC 9110 5.6.2), as a field name must be.
-pub fn is_token(name: &str) -> bool {
-    weft_core::is_token(name.as_bytes())
 }
 
 /// Whether `value` is a field value weft sends: visible ASCII, spaces and tabs inside, no
@@ -128,7 +123,7 @@ impl ExtraHeaders {
     /// Adds a field with a static value. Returns false (and adds nothing) when the name is not
     /// a token or the value is not [`is_safe_field_value`].
     pub fn push_static(&mut self, name: &'static str, value: &'static [u8]) -> bool {
-        if !is_token(name) || !is_safe_field_value(value) {
+        if !is_token(name.as_bytes()) || !is_safe_field_value(value) {
             return false;
         }
         self.entries.push((name, Value::Static(value)));
@@ -148,7 +143,7 @@ impl ExtraHeaders {
     /// Adds a field the caller has already checked (constants; values derived from checked
     /// configuration).
     pub(crate) fn push_trusted(&mut self, name: &'static str, value: &[u8]) {
-        debug_assert!(is_token(name) && is_safe_field_value(value));
+        debug_assert!(is_token(name.as_bytes()) && is_safe_field_value(value));
         let start = self.buf.len();
         self.buf.extend_from_slice(value);
         self.entries
@@ -157,13 +152,13 @@ impl ExtraHeaders {
 
     /// Adds a constant field the caller has already checked.
     pub(crate) fn push_static_trusted(&mut self, name: &'static str, value: &'static [u8]) {
-        debug_assert!(is_token(name) && is_safe_field_value(value));
+        debug_assert!(is_token(name.as_bytes()) && is_safe_field_value(value));
         self.entries.push((name, Value::Static(value)));
     }
 
     /// Adds a field whose value is copied. Same checks as [`ExtraHeaders::push_static`].
     pub fn push(&mut self, name: &'static str, value: &[u8]) -> bool {
-        if !is_token(name) || !is_safe_field_value(value) {
+        if !is_token(name.as_bytes()) || !is_safe_field_value(value) {
             return false;
         }
         let start = self.buf.len();
@@ -189,7 +184,7 @@ impl ExtraHeaders {
 }
 
 /// Header fields with static names and values, checked once when the list is made (with
-/// [`is_token`] and [`is_safe_field_value`]), so adding them to an exchange costs no check.
+/// [`weft_core::is_token`] and [`is_safe_field_value`]), so adding them to an exchange costs no check.
 #[derive(Clone, Debug, Default)]
 pub struct StaticFields(Vec<(&'static str, &'static [u8])>);
 
@@ -197,7 +192,7 @@ impl StaticFields {
     /// `Err` names the first field whose name or value would be refused.
     pub fn new(fields: Vec<(&'static str, &'static [u8])>) -> Result<StaticFields, String> {
         for &(name, value) in &fields {
-            if !is_token(name) || !is_safe_field_value(value) {
+            if !is_token(name.as_bytes()) || !is_safe_field_value(value) {
                 return Err(format!(
                     "not a valid header field: {name:?}: {:?}",
                     String::from_utf8_lossy(value)

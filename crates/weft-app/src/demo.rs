@@ -25,7 +25,7 @@ use std::time::Duration;
 use weft_core::{BodyKind, Framing, Method, RequestHead};
 
 use crate::chat::{self, ChatRoom};
-use crate::compression::{BodyEncoder, Compressor};
+use crate::compressor::{BodyEncoder, Compressor};
 use crate::middleware::{AccessLog, Chain, Cors, SecurityHeaders};
 use crate::router::{not_found, HandlerResult, MethodSet, Request, Router};
 use crate::{

@@ -314,7 +314,7 @@ fn is_token_list(value: &[u8]) -> bool {
     };
     text.split(',')
         .map(|item| item.trim_matches([' ', '\t']))
-        .all(crate::app::is_token)
+        .all(|item| weft_core::is_token(item.as_bytes()))
 }
 
 impl Middleware for Cors {
@@ -552,7 +552,7 @@ mod tests {
             ("Access-Control-Allow-Origin", &b"*"[..]),
             ("Vary", b"Origin"),
         ] {
-            assert!(crate::is_token(name) && crate::is_safe_field_value(value));
+            assert!(weft_core::is_token(name.as_bytes()) && crate::is_safe_field_value(value));
         }
     }
 

@@ -26,9 +26,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use weft_core::{BodyKind, Method, RequestHead};
 
-use crate::compress::{Coding, Encoder, Flush};
-use crate::compression::{self, variant_tag, CompressOptions, Compressor, Negotiation, VARY};
+use crate::compressor::{self, variant_tag, CompressOptions, Compressor, Negotiation, VARY};
 use crate::conditional::{self, Precondition, Validators};
+use crate::deflate_encoder::{Coding, Encoder, Flush};
 use crate::file_cache::{Cached, FileCache, Stamp};
 use crate::listing::{self, Entry};
 use crate::mapping::{is_hidden, map_path, MappedPath};
@@ -71,7 +71,7 @@ pub struct StaticOptions {
     /// Bytes of small files kept in memory per event loop (unix only; 0: off). See
     /// [`crate::file_cache`].
     pub memory_cache: usize,
-    /// Response compression (level, threshold, variant cache). See [`crate::compression`].
+    /// Response compression (level, threshold, variant cache). See [`crate::compressor`].
     pub compress: CompressOptions,
     /// Serve paths with a name starting with `.` (and list such names).
     pub allow_dotfiles: bool,
@@ -788,7 +788,7 @@ fn respond(
             Negotiation::Fixed => {}
             Negotiation::Identity => rep.vary = true,
             Negotiation::NotAcceptable => {
-                compression::not_acceptable(out)?;
+                compressor::not_acceptable(out)?;
                 return Ok(None);
             }
             Negotiation::Encode(coding) => return respond_encoded(head, rep, coding, comp, out),
@@ -1309,8 +1309,8 @@ mod tests {
     use std::time::{Duration, Instant, SystemTime};
     use weft_core::{Connection, Event, HttpDate, Limits, Now};
 
-    use crate::compress::compress_all;
-    use crate::compress::tests::decode;
+    use crate::deflate_encoder::compress_all;
+    use crate::deflate_encoder::tests::decode;
     use crate::ExchangeStats;
 
     /// Mon, 01 Jan 2024 00:00:00 GMT, plus 5 ns.

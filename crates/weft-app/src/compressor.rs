@@ -21,8 +21,8 @@ use std::sync::{Arc, Mutex};
 
 use weft_core::{BodyKind, RequestHead};
 
-use crate::compress::{compress_all, Coding, Encoder, Flush};
-use crate::encoding::{compressible_type, Choice, Preferences};
+use crate::accept_encoding::{compressible_type, Choice, Preferences};
+use crate::deflate_encoder::{compress_all, Coding, Encoder, Flush};
 use crate::file_cache::Fnv;
 use crate::{AppError, Output};
 
@@ -404,7 +404,7 @@ impl VariantCache {
 )]
 mod tests {
     use super::*;
-    use crate::compress::tests::decode;
+    use crate::deflate_encoder::tests::decode;
     use crate::{ExchangeStats, Produce};
     use std::time::{Instant, SystemTime};
     use weft_core::{Connection, Event, HttpDate, Limits, Now};
