@@ -12,30 +12,94 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use weft_core::ws::WsSendError;
 use weft_core::{is_token, BodyKind, Connection, Now, RequestHead, Response, SendError};
 
+use crate::deflate_encoder::CompressError;
 use crate::websocket::PendingUpgrade;
 
-/// A failure inside a handler. Before the response started it becomes a 500; after, the
-/// connection is closed (its framing cannot be completed honestly).
+/// A failure in the application layer, with its cause. Inside a handler: before the response
+/// started it becomes a 500; after, the connection is closed (its framing cannot be completed
+/// honestly). Building an app from an invalid configuration is [`AppError::Config`].
+///
+/// The `Display` text is what the error log shows (`io: ...`, `send: ...`, a handler's own
+/// message); [`std::error::Error::source`] gives the underlying error where there is one.
 #[derive(Debug)]
-pub struct AppError(pub String);
+pub enum AppError {
+    /// A file (or other I/O) operation failed.
+    Io(std::io::Error),
+    /// Queueing the response on the connection failed.
+    Send(SendError),
+    /// Queueing a WebSocket message failed.
+    WebSocket(WsSendError),
+    /// The content-coding encoder failed.
+    Compress(CompressError),
+    /// A file changed while it was being served (what was seen).
+    FileChanged(&'static str),
+    /// A broken internal invariant (what it was).
+    Internal(&'static str),
+    /// A handler failed on its own terms (its message).
+    Handler(String),
+    /// An invalid configuration (which value, and why).
+    Config(String),
+}
+
+impl AppError {
+    /// A handler's own failure.
+    pub fn handler(message: impl Into<String>) -> AppError {
+        AppError::Handler(message.into())
+    }
+}
 
 impl fmt::Display for AppError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            AppError::Io(e) => write!(f, "io: {e}"),
+            AppError::Send(e) => write!(f, "send: {e}"),
+            AppError::WebSocket(e) => write!(f, "websocket send: {e}"),
+            AppError::Compress(e) => write!(f, "{e}"),
+            AppError::FileChanged(what) | AppError::Internal(what) => f.write_str(what),
+            AppError::Handler(message) | AppError::Config(message) => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for AppError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            AppError::Io(e) => Some(e),
+            AppError::Send(e) => Some(e),
+            AppError::WebSocket(e) => Some(e),
+            AppError::Compress(e) => Some(e),
+            AppError::FileChanged(_)
+            | AppError::Internal(_)
+            | AppError::Handler(_)
+            | AppError::Config(_) => None,
+        }
     }
 }
 
 impl From<SendError> for AppError {
     fn from(e: SendError) -> AppError {
-        AppError(format!("send: {e}"))
+        AppError::Send(e)
     }
 }
 
 impl From<std::io::Error> for AppError {
     fn from(e: std::io::Error) -> AppError {
-        AppError(format!("io: {e}"))
+        AppError::Io(e)
+    }
+}
+
+impl From<WsSendError> for AppError {
+    fn from(e: WsSendError) -> AppError {
+        AppError::WebSocket(e)
+    }
+}
+
+impl From<CompressError> for AppError {
+    fn from(e: CompressError) -> AppError {
+        AppError::Compress(e)
     }
 }
 
@@ -189,14 +253,15 @@ impl ExtraHeaders {
 pub struct StaticFields(Vec<(&'static str, &'static [u8])>);
 
 impl StaticFields {
-    /// `Err` names the first field whose name or value would be refused.
-    pub fn new(fields: Vec<(&'static str, &'static [u8])>) -> Result<StaticFields, String> {
+    /// `Err` ([`AppError::Config`]) names the first field whose name or value would be
+    /// refused.
+    pub fn new(fields: Vec<(&'static str, &'static [u8])>) -> Result<StaticFields, AppError> {
         for &(name, value) in &fields {
             if !is_token(name.as_bytes()) || !is_safe_field_value(value) {
-                return Err(format!(
+                return Err(AppError::Config(format!(
                     "not a valid header field: {name:?}: {:?}",
                     String::from_utf8_lossy(value)
-                ));
+                )));
             }
         }
         Ok(StaticFields(fields))
@@ -540,4 +605,24 @@ pub trait App {
     /// The exchange is over: its response is complete, or the connection failed. `log` is the
     /// driver's log sink, written out once per loop turn.
     fn complete(&self, _done: &Completed<'_>, _log: &mut Vec<u8>) {}
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::AppError;
+    use std::error::Error;
+
+    #[test]
+    fn errors_keep_their_text_and_cause() {
+        let io = AppError::from(std::io::Error::other("disk on fire"));
+        assert_eq!(io.to_string(), "io: disk on fire");
+        assert_eq!(io.source().unwrap().to_string(), "disk on fire");
+        let compress = AppError::from(crate::deflate_encoder::CompressError("stuck"));
+        assert_eq!(compress.to_string(), "compress: stuck");
+        assert!(compress.source().is_some());
+        let handler = AppError::handler("GET /api/fail fails on purpose");
+        assert_eq!(handler.to_string(), "GET /api/fail fails on purpose");
+        assert!(handler.source().is_none());
+    }
 }

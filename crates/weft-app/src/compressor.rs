@@ -124,7 +124,7 @@ impl Compressor {
 
     /// `bytes` compressed whole.
     pub fn compress(&self, coding: Coding, bytes: &[u8]) -> Result<Vec<u8>, AppError> {
-        compress_all(coding, self.options.level, bytes).map_err(|e| AppError(e.to_string()))
+        Ok(compress_all(coding, self.options.level, bytes)?)
     }
 
     /// The cached variant of `key` in `coding`, if it was made from the representation whose
@@ -293,9 +293,7 @@ impl BodyEncoder {
         };
         self.buf.clear();
         let mode = if flush { Flush::Sync } else { Flush::None };
-        encoder
-            .write(bytes, mode, &mut self.buf)
-            .map_err(|e| AppError(e.to_string()))?;
+        encoder.write(bytes, mode, &mut self.buf)?;
         if self.buf.is_empty() {
             return Ok(());
         }
@@ -306,9 +304,7 @@ impl BodyEncoder {
     pub fn end(&mut self, out: &mut Output<'_>) -> Result<(), AppError> {
         if let Some(encoder) = self.encoder.as_mut() {
             self.buf.clear();
-            encoder
-                .finish(&mut self.buf)
-                .map_err(|e| AppError(e.to_string()))?;
+            encoder.finish(&mut self.buf)?;
             if !self.buf.is_empty() {
                 out.data(&self.buf)?;
             }

@@ -84,9 +84,9 @@ pub struct DemoApp {
 }
 
 impl DemoApp {
-    /// Builds the demo; `Err` for an invalid CORS origin.
-    pub fn new(config: DemoConfig) -> Result<DemoApp, String> {
-        let router = demo_router(&config).map_err(|e| e.to_string())?;
+    /// Builds the demo; `Err` ([`AppError::Config`]) for an invalid CORS origin.
+    pub fn new(config: DemoConfig) -> Result<DemoApp, AppError> {
+        let router = demo_router(&config).map_err(|e| AppError::Config(e.to_string()))?;
         let mut chain = Chain::new(router);
         if config.access_log {
             chain = chain.with(AccessLog);
@@ -132,7 +132,7 @@ pub fn demo_router(config: &DemoConfig) -> Result<Router, crate::router::Pattern
         .get(
             "/api/fail",
             |_: &Request<'_>, _: &mut Output<'_>| -> HandlerResult {
-                Err(AppError("GET /api/fail fails on purpose".into()))
+                Err(AppError::handler("GET /api/fail fails on purpose"))
             },
         )?
         .get("/api/fail/stream", fail_stream)?
@@ -260,7 +260,7 @@ struct FailLater;
 
 impl Responder for FailLater {
     fn produce(&mut self, _out: &mut Output<'_>) -> Result<Produce, AppError> {
-        Err(AppError("GET /api/fail/stream fails on purpose".into()))
+        Err(AppError::handler("GET /api/fail/stream fails on purpose"))
     }
 }
 

@@ -192,7 +192,7 @@ impl SecurityHeaders {
     /// Exactly these fields; `Err` names one that is not a valid field.
     pub fn with_fields(
         fields: Vec<(&'static str, &'static [u8])>,
-    ) -> Result<SecurityHeaders, String> {
+    ) -> Result<SecurityHeaders, AppError> {
         Ok(SecurityHeaders {
             fields: StaticFields::new(fields)?,
         })
@@ -244,7 +244,7 @@ impl Cors {
 
     /// CORS for `origins`; an entry `*` means [`Origins::Any`]. `Err` names an entry that is
     /// not `*`, `null` or `scheme://host[:port]` (no path, visible ASCII).
-    pub fn new<S: AsRef<str>>(origins: &[S]) -> Result<Cors, String> {
+    pub fn new<S: AsRef<str>>(origins: &[S]) -> Result<Cors, AppError> {
         let mut list = Vec::new();
         for origin in origins {
             let origin = origin.as_ref();
@@ -255,9 +255,9 @@ impl Cors {
                 });
             }
             if !valid_origin(origin) {
-                return Err(format!(
+                return Err(AppError::Config(format!(
                     "not an origin (scheme://host[:port], null or *): {origin}"
-                ));
+                )));
             }
             list.push(origin.to_string());
         }
@@ -465,7 +465,9 @@ mod tests {
         .unwrap();
         r.get(
             "/fail",
-            |_: &Request<'_>, _: &mut Output<'_>| -> HandlerResult { Err(AppError("boom".into())) },
+            |_: &Request<'_>, _: &mut Output<'_>| -> HandlerResult {
+                Err(AppError::handler("boom"))
+            },
         )
         .unwrap();
         r.get(
@@ -475,7 +477,7 @@ mod tests {
                 struct Late;
                 impl Responder for Late {
                     fn produce(&mut self, _: &mut Output<'_>) -> Result<Produce, AppError> {
-                        Err(AppError("late".into()))
+                        Err(AppError::handler("late"))
                     }
                 }
                 Ok(Some(Box::new(Late)))

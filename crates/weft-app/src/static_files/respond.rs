@@ -223,7 +223,7 @@ fn send_body(
         let start = usize::try_from(*start).unwrap_or(usize::MAX);
         let end = start.saturating_add(usize::try_from(*n).unwrap_or(usize::MAX));
         let Some(bytes) = memory.as_slice().get(start..end) else {
-            return Err(AppError("range outside the bytes in memory".into()));
+            return Err(AppError::Internal("range outside the bytes in memory"));
         };
         out.full(status, headers, bytes)?;
         return Ok(None);

@@ -115,7 +115,7 @@ impl Stream {
                 }
             };
             if n == 0 {
-                return Err(AppError("file shrank while being sent".into()));
+                return Err(AppError::FileChanged("file shrank while being sent"));
             }
             self.done += n as u64;
             return Ok(Some(&self.buf));
@@ -129,7 +129,7 @@ impl Stream {
             body.extend_from_slice(chunk);
         }
         if body.len() as u64 != len {
-            return Err(AppError("file shrank while being read".into()));
+            return Err(AppError::FileChanged("file shrank while being read"));
         }
         Ok(body)
     }
@@ -178,18 +178,14 @@ impl Responder for Compressing {
         self.buf.clear();
         match self.stream.next_chunk(max)? {
             Some(chunk) => {
-                self.encoder
-                    .write(chunk, Flush::None, &mut self.buf)
-                    .map_err(|e| AppError(e.to_string()))?;
+                self.encoder.write(chunk, Flush::None, &mut self.buf)?;
                 if !self.buf.is_empty() {
                     out.data(&self.buf)?;
                 }
                 Ok(Produce::More)
             }
             None => {
-                self.encoder
-                    .finish(&mut self.buf)
-                    .map_err(|e| AppError(e.to_string()))?;
+                self.encoder.finish(&mut self.buf)?;
                 out.data(&self.buf)?;
                 out.end()?;
                 Ok(Produce::Done)
