@@ -370,25 +370,12 @@ pub struct Output<'c> {
     conn: &'c mut Connection,
     now: Now,
     stats: &'c mut ExchangeStats,
-    extra: Option<&'c mut ExtraHeaders>,
-    request: Option<&'c mut RequestLine>,
-    upgrade: Option<&'c mut Option<PendingUpgrade>>,
+    extra: &'c mut ExtraHeaders,
+    request: &'c mut RequestLine,
+    upgrade: &'c mut Option<PendingUpgrade>,
 }
 
 impl<'c> Output<'c> {
-    /// Wraps a connection for one step of the application, without per-exchange header fields
-    /// (tests and minimal drivers).
-    pub fn new(conn: &'c mut Connection, now: Now, stats: &'c mut ExchangeStats) -> Output<'c> {
-        Output {
-            conn,
-            now,
-            stats,
-            extra: None,
-            request: None,
-            upgrade: None,
-        }
-    }
-
     /// Wraps a connection for one step of the exchange `exchange` (what the driver uses): the
     /// extra header fields of the exchange go out with every response head.
     pub fn for_exchange(
@@ -407,9 +394,9 @@ impl<'c> Output<'c> {
             conn,
             now,
             stats,
-            extra: Some(headers),
-            request: Some(request),
-            upgrade: Some(upgrade),
+            extra: headers,
+            request,
+            upgrade,
         }
     }
 
@@ -423,25 +410,19 @@ impl<'c> Output<'c> {
         self.stats
     }
 
-    /// The extra header fields of this exchange (`None` for an output made by
-    /// [`Output::new`]).
-    pub fn extra_headers(&mut self) -> Option<&mut ExtraHeaders> {
-        self.extra.as_deref_mut()
+    /// The extra header fields of this exchange.
+    pub fn extra_headers(&mut self) -> &mut ExtraHeaders {
+        self.extra
     }
 
     /// Copies the request line for observers of the finished exchange.
     pub fn record_request(&mut self, head: &RequestHead<'_>) {
-        if let Some(request) = self.request.as_deref_mut() {
-            request.record(head);
-        }
+        self.request.record(head);
     }
 
-    /// Parks an accepted WebSocket session in the exchange (dropped with an output made by
-    /// [`Output::new`], whose driver cannot run it).
+    /// Parks an accepted WebSocket session in the exchange, for the driver to run.
     pub(crate) fn set_upgrade(&mut self, pending: PendingUpgrade) {
-        if let Some(slot) = self.upgrade.as_deref_mut() {
-            *slot = Some(pending);
-        }
+        *self.upgrade = Some(pending);
     }
 
     /// The current time.
@@ -464,7 +445,7 @@ impl<'c> Output<'c> {
         self.stats.status = status;
         self.stats.body_bytes = body.len() as u64;
         let now = self.now;
-        let extra = self.extra.as_deref_mut();
+        let extra = &mut *self.extra;
         with_merged(extra, headers, |all| {
             self.conn.send_full(status, all, body, now)
         })?;
@@ -480,7 +461,7 @@ impl<'c> Output<'c> {
     ) -> Result<(), AppError> {
         self.stats.status = status;
         let now = self.now;
-        let extra = self.extra.as_deref_mut();
+        let extra = &mut *self.extra;
         with_merged(extra, headers, |all| {
             self.conn.send_response(
                 &Response {
@@ -514,13 +495,13 @@ impl<'c> Output<'c> {
 /// Calls `send` with the extra fields (minus those the handler sets itself, `Vary` excepted)
 /// followed by the handler's fields, gathered in a list whose memory the exchange keeps.
 fn with_merged<'a, R>(
-    extra: Option<&'a mut ExtraHeaders>,
+    extra: &'a mut ExtraHeaders,
     headers: &'a [(&'a str, &'a [u8])],
     send: impl FnOnce(&[(&'a str, &'a [u8])]) -> R,
 ) -> R {
-    let Some(extra) = extra.filter(|e| !e.is_empty()) else {
+    if extra.is_empty() {
         return send(headers);
-    };
+    }
     let ExtraHeaders {
         entries,
         buf,

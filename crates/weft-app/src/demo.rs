@@ -362,3 +362,60 @@ impl Responder for Sheep {
         Ok(Produce::More)
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use crate::testing::run;
+
+    fn demo() -> DemoApp {
+        DemoApp::new(DemoConfig {
+            access_log: false,
+            ..DemoConfig::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn echo_streams_the_body_back() {
+        let body = "x".repeat(100_000);
+        let req = format!(
+            "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Type: text/x\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let r = run(&demo(), req.as_bytes()).response();
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("content-type"), Some("text/x"));
+        assert!(r.complete);
+        assert_eq!(r.body, body.as_bytes());
+        // Chunked in, chunked out.
+        let req = "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n\
+                   3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+        let r = run(&demo(), req.as_bytes()).response();
+        assert_eq!(r.body, b"abcde");
+        assert!(r.chunks.is_some());
+    }
+
+    #[test]
+    fn sheep_waits_between_lines() {
+        // Timer-driven: the driver's clock moves to each `WaitUntil`.
+        let r = run(&demo(), b"GET /sheep?n=3&ms=50 HTTP/1.1\r\nHost: a\r\n\r\n").response();
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body, b"1 sheep\n2 sheep\n3 sheep\n");
+    }
+
+    #[test]
+    fn failures_before_and_after_the_head() {
+        let r = run(&demo(), b"GET /api/fail HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(r.responses[0].status, 500);
+        assert!(
+            r.log.contains("GET /api/fail fails on purpose"),
+            "{}",
+            r.log
+        );
+        let r = run(&demo(), b"GET /api/fail/stream HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert!(r.closed);
+        assert!(!r.responses[0].complete);
+    }
+}

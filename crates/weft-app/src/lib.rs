@@ -32,6 +32,8 @@ pub mod mime;
 pub mod range;
 pub mod router;
 pub mod static_files;
+#[cfg(test)]
+mod testing;
 pub mod websocket;
 
 pub use app::{

@@ -7,18 +7,13 @@
 )]
 
 use super::*;
-use std::time::UNIX_EPOCH;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, UNIX_EPOCH};
 
 use crate::compressor::variant_tag;
-use crate::deflate_encoder::Coding;
-use crate::Produce;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime};
-use weft_core::{Connection, Event, HttpDate, Limits, Now};
-
-use crate::deflate_encoder::compress_all;
 use crate::deflate_encoder::tests::decode;
-use crate::ExchangeStats;
+use crate::deflate_encoder::{compress_all, Coding};
+use crate::testing::{run_with, Handler, Options, Response};
 
 /// Mon, 01 Jan 2024 00:00:00 GMT, plus 5 ns.
 const MTIME: u64 = 1_704_067_200;
@@ -70,92 +65,22 @@ fn site() -> Site {
     Site(dir)
 }
 
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-    raw: Vec<u8>,
-}
+type Answer = Response;
 
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// Sends one request (a whole head) to the service through a real `Connection` and
-/// collects the response, driving a responder with a small transmit window.
+/// Sends one request (a whole head) to the service through the shared driver, the peer
+/// reading at most 7000 bytes per round (a small transmit window).
 fn request(files: &StaticFiles, req: &str) -> Answer {
-    let start = Instant::now();
-    let now = Now {
-        instant: start,
-        date: HttpDate::from_system_time(SystemTime::now()),
+    let app =
+        Handler(|head: &RequestHead<'_>, out: &mut Output<'_>| files.serve(head, head.path(), out));
+    let options = Options {
+        drain: 7000,
+        ..Options::default()
     };
-    let mut conn = Connection::new(Limits::default(), start);
-    let input = req.as_bytes().to_vec();
-    let (event, _) = conn.next_event(&input, now).unwrap();
-    let Event::Request(head) = event else {
-        panic!("not a request: {req}");
-    };
-    let mut stats = ExchangeStats::default();
-    let mut raw = Vec::new();
-    let responder = {
-        let mut out = Output::new(&mut conn, now, &mut stats);
-        files.serve(&head, head.path(), &mut out).unwrap()
-    };
-    if let Some(mut r) = responder {
-        let mut rounds = 0;
-        loop {
-            rounds += 1;
-            assert!(rounds < 100_000);
-            let mut out = Output::new(&mut conn, now, &mut stats);
-            let step = if out.room() > 0 {
-                r.produce(&mut out).unwrap()
-            } else {
-                Produce::More
-            };
-            // The producer never overfills the window by more than one chunk.
-            assert!(conn.transmit().len() <= WRITE_LIMIT + FILE_CHUNK);
-            let n = conn.transmit().len().min(7000);
-            raw.extend_from_slice(&conn.transmit()[..n]);
-            conn.advance_transmit(n, start);
-            if step == Produce::Done {
-                break;
-            }
-        }
-    }
-    raw.extend_from_slice(conn.transmit());
-    parse(raw, head.method == Method::Head)
-}
-
-const WRITE_LIMIT: usize = crate::WRITE_HIGH_WATER;
-
-fn parse(raw: Vec<u8>, head_request: bool) -> Answer {
-    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let text = std::str::from_utf8(&raw[..end]).unwrap();
-    let mut lines = text.split("\r\n");
-    let status = lines.next().unwrap()[9..12].parse().unwrap();
-    let headers: Vec<(String, String)> = lines
-        .map(|l| {
-            let (n, v) = l.split_once(':').unwrap();
-            (n.to_string(), v.trim().to_string())
-        })
-        .collect();
-    let body = raw[end + 4..].to_vec();
-    let answer = Answer {
-        status,
-        headers,
-        body,
-        raw: raw.clone(),
-    };
-    if !head_request {
-        if let Some(len) = answer.header("content-length") {
-            assert_eq!(len.parse::<usize>().unwrap(), answer.body.len());
-        }
-    }
+    let run = run_with(&app, req.as_bytes(), options);
+    // The producer never overfills the window by more than one chunk.
+    assert!(run.max_queued <= crate::WRITE_HIGH_WATER + FILE_CHUNK);
+    let answer = run.response();
+    assert!(answer.complete, "the whole body went out");
     answer
 }
 
@@ -778,19 +703,6 @@ fn etag_with_inode() {
     );
 }
 
-fn dechunk(mut body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let line = body.windows(2).position(|w| w == b"\r\n").unwrap();
-        let n = usize::from_str_radix(std::str::from_utf8(&body[..line]).unwrap(), 16).unwrap();
-        if n == 0 {
-            return out;
-        }
-        out.extend_from_slice(&body[line + 2..line + 2 + n]);
-        body = &body[line + 2 + n + 2..];
-    }
-}
-
 fn write_at(path: &Path, bytes: &[u8], mtime: Duration) {
     std::fs::write(path, bytes).unwrap();
     let f = File::options().write(true).open(path).unwrap();
@@ -917,7 +829,7 @@ fn large_files_are_compressed_while_sent() {
     assert_eq!(a.status, 200);
     assert_eq!(a.header("transfer-encoding"), Some("chunked"));
     assert_eq!(a.header("content-length"), None);
-    assert_eq!(decode(Coding::Gzip, &dechunk(&a.body)), body);
+    assert_eq!(decode(Coding::Gzip, &a.body), body);
     let h = method(&files, "HEAD", "/big.txt", &["Accept-Encoding: gzip"]);
     assert_eq!(h.header("transfer-encoding"), Some("chunked"));
     assert!(h.body.is_empty());
