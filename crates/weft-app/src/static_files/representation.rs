@@ -70,6 +70,12 @@ impl<'a> Representation<'a> {
         }
     }
 
+    /// The body, moved out (what is left describes the response: its header fields can
+    /// borrow from it while the body goes to the responder).
+    pub fn take_body(&mut self) -> Body {
+        std::mem::replace(&mut self.body, Body::Memory(Memory::Static(&[])))
+    }
+
     /// A page made here (a listing): no validators (it changes whenever what it shows does),
     /// never compressed as a file is; the bytes are sent by the caller.
     pub fn page(

@@ -14,7 +14,7 @@ use super::representation::{date_seconds, Body, Memory, Origin, Representation, 
 use super::stream::{Compressing, Piece, Stream};
 use super::{fnv1a, INLINE_MAX, WHOLE_MAX};
 use crate::compressor::{self, variant_tag, Compressor, Negotiation, VARY};
-use crate::conditional::{self, Precondition, Validators};
+use crate::conditional::{self, Precondition};
 use crate::deflate_encoder::Coding;
 use crate::range::{self, ByteRange, RangeOutcome};
 use crate::{AppError, Output, Responder};
@@ -43,23 +43,16 @@ pub(super) fn redirect_to_dir(head: &RequestHead<'_>, out: &mut Output<'_>) -> A
     Ok(None)
 }
 
-/// Appends the validator and cache fields every file response carries (304 included). Takes
-/// the fields, not the representation, so that its body can still be moved out.
-fn push_validators<'h>(
-    headers: &mut Vec<(&'static str, &'h [u8])>,
-    validators: &'h Validators,
-    cache_control: &'h str,
-    last_modified: &'h Option<Arc<str>>,
-    vary: bool,
-) {
-    if let Some(lm) = last_modified {
+/// Appends the validator and cache fields every file response carries (304 included).
+fn push_validators<'h>(headers: &mut Vec<(&'static str, &'h [u8])>, rep: &'h Representation<'_>) {
+    if let Some(lm) = &rep.last_modified {
         headers.push(("Last-Modified", lm.as_bytes()));
     }
-    if let Some(etag) = &validators.etag {
+    if let Some(etag) = &rep.validators.etag {
         headers.push(("ETag", etag.as_bytes()));
     }
-    headers.push(("Cache-Control", cache_control.as_bytes()));
-    if vary {
+    headers.push(("Cache-Control", rep.cache_control.as_bytes()));
+    if rep.vary {
         headers.push(VARY);
     }
 }
@@ -75,13 +68,7 @@ pub(super) fn preconditions(
         Precondition::Proceed => None,
         Precondition::NotModified => {
             let mut headers = Vec::with_capacity(4);
-            push_validators(
-                &mut headers,
-                &rep.validators,
-                rep.cache_control,
-                &rep.last_modified,
-                rep.vary,
-            );
+            push_validators(&mut headers, rep);
             Some(out.full(304, &headers, b"").map(|()| None))
         }
         Precondition::Failed => Some(
@@ -135,19 +122,14 @@ pub(super) fn respond(
         out.full(416, &headers, b"range not satisfiable\n")?;
         return Ok(None);
     };
+    let body = rep.take_body();
     let mut headers: Vec<(&str, &[u8])> = Vec::with_capacity(7);
     let content_type = plan.content_type.as_deref().unwrap_or(&rep.content_type);
     headers.push(("Content-Type", content_type.as_bytes()));
     if let Some(range) = &plan.content_range {
         headers.push(("Content-Range", range.as_bytes()));
     }
-    push_validators(
-        &mut headers,
-        &rep.validators,
-        rep.cache_control,
-        &rep.last_modified,
-        rep.vary,
-    );
+    push_validators(&mut headers, &rep);
     headers.push(("Accept-Ranges", b"bytes"));
     let is_head = head.method == Method::Head;
     send_body(
@@ -155,7 +137,7 @@ pub(super) fn respond(
         plan.status,
         &headers,
         is_head,
-        rep.body,
+        body,
         plan.pieces,
         plan.len,
     )
@@ -258,20 +240,23 @@ fn respond_encoded(
     if let Some(answer) = preconditions(head, &rep, out) {
         return answer;
     }
+    let body = rep.take_body();
     let mut headers: Vec<(&str, &[u8])> = Vec::with_capacity(7);
     headers.push(("Content-Type", rep.content_type.as_bytes()));
     headers.push(("Content-Encoding", coding.name().as_bytes()));
-    push_validators(
-        &mut headers,
-        &rep.validators,
-        rep.cache_control,
-        &rep.last_modified,
-        rep.vary,
-    );
+    push_validators(&mut headers, &rep);
     let is_head = head.method == Method::Head;
     if let Some((file, meta)) = sidecar {
-        let (body, len) = (Body::File(file), meta.len());
-        return send_body(out, 200, &headers, is_head, body, whole(len), len);
+        let len = meta.len();
+        return send_body(
+            out,
+            200,
+            &headers,
+            is_head,
+            Body::File(file),
+            whole(len),
+            len,
+        );
     }
     if rep.len <= WHOLE_MAX {
         let key = rep.origin.key();
@@ -285,10 +270,10 @@ fn respond_encoded(
             (Some(key), Some(tag)) if comp.caches() && settled => Some((key.as_ref(), tag)),
             _ => None,
         };
-        let bytes = compress_whole(comp, coding, rep.body, rep.len, cache)?;
+        let bytes = compress_whole(comp, coding, body, rep.len, cache)?;
         let len = bytes.len() as u64;
-        let body = Body::Memory(Memory::Shared(bytes));
-        return send_body(out, 200, &headers, is_head, body, whole(len), len);
+        let encoded = Body::Memory(Memory::Shared(bytes));
+        return send_body(out, 200, &headers, is_head, encoded, whole(len), len);
     }
     // Large: compressed while it is sent; the length is not known beforehand.
     out.head(200, &headers, BodyKind::Stream)?;
@@ -297,7 +282,7 @@ fn respond_encoded(
         return Ok(None);
     }
     Ok(Some(Box::new(Compressing {
-        stream: Stream::new(rep.body, whole(rep.len)),
+        stream: Stream::new(body, whole(rep.len)),
         encoder: comp.encoder(coding),
         buf: Vec::new(),
     })))
