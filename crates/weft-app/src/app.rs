@@ -12,30 +12,94 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use weft_core::{BodyKind, Connection, Now, RequestHead, Response, SendError};
+use weft_core::ws::WsSendError;
+use weft_core::{is_token, BodyKind, Connection, Now, RequestHead, Response, SendError};
 
+use crate::deflate_encoder::CompressError;
 use crate::websocket::PendingUpgrade;
 
-/// A failure inside a handler. Before the response started it becomes a 500; after, the
-/// connection is closed (its framing cannot be completed honestly).
+/// A failure in the application layer, with its cause. Inside a handler: before the response
+/// started it becomes a 500; after, the connection is closed (its framing cannot be completed
+/// honestly). Building an app from an invalid configuration is [`AppError::Config`].
+///
+/// The `Display` text is what the error log shows (`io: ...`, `send: ...`, a handler's own
+/// message); [`std::error::Error::source`] gives the underlying error where there is one.
 #[derive(Debug)]
-pub struct AppError(pub String);
+pub enum AppError {
+    /// A file (or other I/O) operation failed.
+    Io(std::io::Error),
+    /// Queueing the response on the connection failed.
+    Send(SendError),
+    /// Queueing a WebSocket message failed.
+    WebSocket(WsSendError),
+    /// The content-coding encoder failed.
+    Compress(CompressError),
+    /// A file changed while it was being served (what was seen).
+    FileChanged(&'static str),
+    /// A broken internal invariant (what it was).
+    Internal(&'static str),
+    /// A handler failed on its own terms (its message).
+    Handler(String),
+    /// An invalid configuration (which value, and why).
+    Config(String),
+}
+
+impl AppError {
+    /// A handler's own failure.
+    pub fn handler(message: impl Into<String>) -> AppError {
+        AppError::Handler(message.into())
+    }
+}
 
 impl fmt::Display for AppError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            AppError::Io(e) => write!(f, "io: {e}"),
+            AppError::Send(e) => write!(f, "send: {e}"),
+            AppError::WebSocket(e) => write!(f, "websocket send: {e}"),
+            AppError::Compress(e) => write!(f, "{e}"),
+            AppError::FileChanged(what) | AppError::Internal(what) => f.write_str(what),
+            AppError::Handler(message) | AppError::Config(message) => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for AppError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            AppError::Io(e) => Some(e),
+            AppError::Send(e) => Some(e),
+            AppError::WebSocket(e) => Some(e),
+            AppError::Compress(e) => Some(e),
+            AppError::FileChanged(_)
+            | AppError::Internal(_)
+            | AppError::Handler(_)
+            | AppError::Config(_) => None,
+        }
     }
 }
 
 impl From<SendError> for AppError {
     fn from(e: SendError) -> AppError {
-        AppError(format!("send: {e}"))
+        AppError::Send(e)
     }
 }
 
 impl From<std::io::Error> for AppError {
     fn from(e: std::io::Error) -> AppError {
-        AppError(format!("io: {e}"))
+        AppError::Io(e)
+    }
+}
+
+impl From<WsSendError> for AppError {
+    fn from(e: WsSendError) -> AppError {
+        AppError::WebSocket(e)
+    }
+}
+
+impl From<CompressError> for AppError {
+    fn from(e: CompressError) -> AppError {
+        AppError::Compress(e)
     }
 }
 
@@ -57,11 +121,6 @@ pub enum Produce {
 pub struct ExchangeStats {
     pub status: u16,
     pub body_bytes: u64,
-}
-
-/// Whether `name` is a token (RFC 9110 5.6.2), as a field name must be.
-pub fn is_token(name: &str) -> bool {
-    weft_core::is_token(name.as_bytes())
 }
 
 /// Whether `value` is a field value weft sends: visible ASCII, spaces and tabs inside, no
@@ -128,7 +187,7 @@ impl ExtraHeaders {
     /// Adds a field with a static value. Returns false (and adds nothing) when the name is not
     /// a token or the value is not [`is_safe_field_value`].
     pub fn push_static(&mut self, name: &'static str, value: &'static [u8]) -> bool {
-        if !is_token(name) || !is_safe_field_value(value) {
+        if !is_token(name.as_bytes()) || !is_safe_field_value(value) {
             return false;
         }
         self.entries.push((name, Value::Static(value)));
@@ -148,7 +207,7 @@ impl ExtraHeaders {
     /// Adds a field the caller has already checked (constants; values derived from checked
     /// configuration).
     pub(crate) fn push_trusted(&mut self, name: &'static str, value: &[u8]) {
-        debug_assert!(is_token(name) && is_safe_field_value(value));
+        debug_assert!(is_token(name.as_bytes()) && is_safe_field_value(value));
         let start = self.buf.len();
         self.buf.extend_from_slice(value);
         self.entries
@@ -157,13 +216,13 @@ impl ExtraHeaders {
 
     /// Adds a constant field the caller has already checked.
     pub(crate) fn push_static_trusted(&mut self, name: &'static str, value: &'static [u8]) {
-        debug_assert!(is_token(name) && is_safe_field_value(value));
+        debug_assert!(is_token(name.as_bytes()) && is_safe_field_value(value));
         self.entries.push((name, Value::Static(value)));
     }
 
     /// Adds a field whose value is copied. Same checks as [`ExtraHeaders::push_static`].
     pub fn push(&mut self, name: &'static str, value: &[u8]) -> bool {
-        if !is_token(name) || !is_safe_field_value(value) {
+        if !is_token(name.as_bytes()) || !is_safe_field_value(value) {
             return false;
         }
         let start = self.buf.len();
@@ -189,19 +248,20 @@ impl ExtraHeaders {
 }
 
 /// Header fields with static names and values, checked once when the list is made (with
-/// [`is_token`] and [`is_safe_field_value`]), so adding them to an exchange costs no check.
+/// [`weft_core::is_token`] and [`is_safe_field_value`]), so adding them to an exchange costs no check.
 #[derive(Clone, Debug, Default)]
 pub struct StaticFields(Vec<(&'static str, &'static [u8])>);
 
 impl StaticFields {
-    /// `Err` names the first field whose name or value would be refused.
-    pub fn new(fields: Vec<(&'static str, &'static [u8])>) -> Result<StaticFields, String> {
+    /// `Err` ([`AppError::Config`]) names the first field whose name or value would be
+    /// refused.
+    pub fn new(fields: Vec<(&'static str, &'static [u8])>) -> Result<StaticFields, AppError> {
         for &(name, value) in &fields {
-            if !is_token(name) || !is_safe_field_value(value) {
-                return Err(format!(
+            if !is_token(name.as_bytes()) || !is_safe_field_value(value) {
+                return Err(AppError::Config(format!(
                     "not a valid header field: {name:?}: {:?}",
                     String::from_utf8_lossy(value)
-                ));
+                )));
             }
         }
         Ok(StaticFields(fields))
@@ -317,25 +377,12 @@ pub struct Output<'c> {
     conn: &'c mut Connection,
     now: Now,
     stats: &'c mut ExchangeStats,
-    extra: Option<&'c mut ExtraHeaders>,
-    request: Option<&'c mut RequestLine>,
-    upgrade: Option<&'c mut Option<PendingUpgrade>>,
+    extra: &'c mut ExtraHeaders,
+    request: &'c mut RequestLine,
+    upgrade: &'c mut Option<PendingUpgrade>,
 }
 
 impl<'c> Output<'c> {
-    /// Wraps a connection for one step of the application, without per-exchange header fields
-    /// (tests and minimal drivers).
-    pub fn new(conn: &'c mut Connection, now: Now, stats: &'c mut ExchangeStats) -> Output<'c> {
-        Output {
-            conn,
-            now,
-            stats,
-            extra: None,
-            request: None,
-            upgrade: None,
-        }
-    }
-
     /// Wraps a connection for one step of the exchange `exchange` (what the driver uses): the
     /// extra header fields of the exchange go out with every response head.
     pub fn for_exchange(
@@ -354,9 +401,9 @@ impl<'c> Output<'c> {
             conn,
             now,
             stats,
-            extra: Some(headers),
-            request: Some(request),
-            upgrade: Some(upgrade),
+            extra: headers,
+            request,
+            upgrade,
         }
     }
 
@@ -370,25 +417,19 @@ impl<'c> Output<'c> {
         self.stats
     }
 
-    /// The extra header fields of this exchange (`None` for an output made by
-    /// [`Output::new`]).
-    pub fn extra_headers(&mut self) -> Option<&mut ExtraHeaders> {
-        self.extra.as_deref_mut()
+    /// The extra header fields of this exchange.
+    pub fn extra_headers(&mut self) -> &mut ExtraHeaders {
+        self.extra
     }
 
     /// Copies the request line for observers of the finished exchange.
     pub fn record_request(&mut self, head: &RequestHead<'_>) {
-        if let Some(request) = self.request.as_deref_mut() {
-            request.record(head);
-        }
+        self.request.record(head);
     }
 
-    /// Parks an accepted WebSocket session in the exchange (dropped with an output made by
-    /// [`Output::new`], whose driver cannot run it).
+    /// Parks an accepted WebSocket session in the exchange, for the driver to run.
     pub(crate) fn set_upgrade(&mut self, pending: PendingUpgrade) {
-        if let Some(slot) = self.upgrade.as_deref_mut() {
-            *slot = Some(pending);
-        }
+        *self.upgrade = Some(pending);
     }
 
     /// The current time.
@@ -411,7 +452,7 @@ impl<'c> Output<'c> {
         self.stats.status = status;
         self.stats.body_bytes = body.len() as u64;
         let now = self.now;
-        let extra = self.extra.as_deref_mut();
+        let extra = &mut *self.extra;
         with_merged(extra, headers, |all| {
             self.conn.send_full(status, all, body, now)
         })?;
@@ -427,7 +468,7 @@ impl<'c> Output<'c> {
     ) -> Result<(), AppError> {
         self.stats.status = status;
         let now = self.now;
-        let extra = self.extra.as_deref_mut();
+        let extra = &mut *self.extra;
         with_merged(extra, headers, |all| {
             self.conn.send_response(
                 &Response {
@@ -461,13 +502,13 @@ impl<'c> Output<'c> {
 /// Calls `send` with the extra fields (minus those the handler sets itself, `Vary` excepted)
 /// followed by the handler's fields, gathered in a list whose memory the exchange keeps.
 fn with_merged<'a, R>(
-    extra: Option<&'a mut ExtraHeaders>,
+    extra: &'a mut ExtraHeaders,
     headers: &'a [(&'a str, &'a [u8])],
     send: impl FnOnce(&[(&'a str, &'a [u8])]) -> R,
 ) -> R {
-    let Some(extra) = extra.filter(|e| !e.is_empty()) else {
+    if extra.is_empty() {
         return send(headers);
-    };
+    }
     let ExtraHeaders {
         entries,
         buf,
@@ -552,4 +593,24 @@ pub trait App {
     /// The exchange is over: its response is complete, or the connection failed. `log` is the
     /// driver's log sink, written out once per loop turn.
     fn complete(&self, _done: &Completed<'_>, _log: &mut Vec<u8>) {}
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::AppError;
+    use std::error::Error;
+
+    #[test]
+    fn errors_keep_their_text_and_cause() {
+        let io = AppError::from(std::io::Error::other("disk on fire"));
+        assert_eq!(io.to_string(), "io: disk on fire");
+        assert_eq!(io.source().unwrap().to_string(), "disk on fire");
+        let compress = AppError::from(crate::deflate_encoder::CompressError("stuck"));
+        assert_eq!(compress.to_string(), "compress: stuck");
+        assert!(compress.source().is_some());
+        let handler = AppError::handler("GET /api/fail fails on purpose");
+        assert_eq!(handler.to_string(), "GET /api/fail fails on purpose");
+        assert!(handler.source().is_none());
+    }
 }

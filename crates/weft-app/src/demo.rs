@@ -25,7 +25,7 @@ use std::time::Duration;
 use weft_core::{BodyKind, Framing, Method, RequestHead};
 
 use crate::chat::{self, ChatRoom};
-use crate::compression::{BodyEncoder, Compressor};
+use crate::compressor::{BodyEncoder, Compressor};
 use crate::middleware::{AccessLog, Chain, Cors, SecurityHeaders};
 use crate::router::{not_found, HandlerResult, MethodSet, Request, Router};
 use crate::{
@@ -84,9 +84,9 @@ pub struct DemoApp {
 }
 
 impl DemoApp {
-    /// Builds the demo; `Err` for an invalid CORS origin.
-    pub fn new(config: DemoConfig) -> Result<DemoApp, String> {
-        let router = demo_router(&config).map_err(|e| e.to_string())?;
+    /// Builds the demo; `Err` ([`AppError::Config`]) for an invalid CORS origin.
+    pub fn new(config: DemoConfig) -> Result<DemoApp, AppError> {
+        let router = demo_router(&config).map_err(|e| AppError::Config(e.to_string()))?;
         let mut chain = Chain::new(router);
         if config.access_log {
             chain = chain.with(AccessLog);
@@ -132,7 +132,7 @@ pub fn demo_router(config: &DemoConfig) -> Result<Router, crate::router::Pattern
         .get(
             "/api/fail",
             |_: &Request<'_>, _: &mut Output<'_>| -> HandlerResult {
-                Err(AppError("GET /api/fail fails on purpose".into()))
+                Err(AppError::handler("GET /api/fail fails on purpose"))
             },
         )?
         .get("/api/fail/stream", fail_stream)?
@@ -260,7 +260,7 @@ struct FailLater;
 
 impl Responder for FailLater {
     fn produce(&mut self, _out: &mut Output<'_>) -> Result<Produce, AppError> {
-        Err(AppError("GET /api/fail/stream fails on purpose".into()))
+        Err(AppError::handler("GET /api/fail/stream fails on purpose"))
     }
 }
 
@@ -360,5 +360,62 @@ impl Responder for Sheep {
         }
         self.due = Some(due + self.interval);
         Ok(Produce::More)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use crate::testing::run;
+
+    fn demo() -> DemoApp {
+        DemoApp::new(DemoConfig {
+            access_log: false,
+            ..DemoConfig::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn echo_streams_the_body_back() {
+        let body = "x".repeat(100_000);
+        let req = format!(
+            "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Type: text/x\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let r = run(&demo(), req.as_bytes()).response();
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("content-type"), Some("text/x"));
+        assert!(r.complete);
+        assert_eq!(r.body, body.as_bytes());
+        // Chunked in, chunked out.
+        let req = "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n\
+                   3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+        let r = run(&demo(), req.as_bytes()).response();
+        assert_eq!(r.body, b"abcde");
+        assert!(r.chunks.is_some());
+    }
+
+    #[test]
+    fn sheep_waits_between_lines() {
+        // Timer-driven: the driver's clock moves to each `WaitUntil`.
+        let r = run(&demo(), b"GET /sheep?n=3&ms=50 HTTP/1.1\r\nHost: a\r\n\r\n").response();
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body, b"1 sheep\n2 sheep\n3 sheep\n");
+    }
+
+    #[test]
+    fn failures_before_and_after_the_head() {
+        let r = run(&demo(), b"GET /api/fail HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(r.responses[0].status, 500);
+        assert!(
+            r.log.contains("GET /api/fail fails on purpose"),
+            "{}",
+            r.log
+        );
+        let r = run(&demo(), b"GET /api/fail/stream HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert!(r.closed);
+        assert!(!r.responses[0].complete);
     }
 }

@@ -17,13 +17,13 @@
     clippy::panic
 )]
 
+pub mod accept_encoding;
 mod app;
 pub mod chat;
-pub mod compress;
-pub mod compression;
+pub mod compressor;
 pub mod conditional;
+pub mod deflate_encoder;
 pub mod demo;
-pub mod encoding;
 pub mod file_cache;
 pub mod listing;
 pub mod mapping;
@@ -32,13 +32,15 @@ pub mod mime;
 pub mod range;
 pub mod router;
 pub mod static_files;
+#[cfg(test)]
+mod testing;
 pub mod websocket;
 
 pub use app::{
-    is_safe_field_value, is_token, App, AppError, Completed, Exchange, ExchangeStats, ExtraHeaders,
-    Output, Produce, RequestLine, Responder, StaticFields, WRITE_HIGH_WATER,
+    is_safe_field_value, App, AppError, Completed, Exchange, ExchangeStats, ExtraHeaders, Output,
+    Produce, RequestLine, Responder, StaticFields, WRITE_HIGH_WATER,
 };
-pub use compression::{CompressOptions, Compressor};
+pub use compressor::{CompressOptions, Compressor};
 pub use middleware::{AccessLog, Chain, Cors, Flow, Middleware, SecurityHeaders};
 pub use router::{HandlerResult, MethodSet, Request, Router};
 pub use static_files::{StaticFiles, StaticOptions};

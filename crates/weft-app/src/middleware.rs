@@ -89,10 +89,9 @@ impl App for Chain {
         if self.records {
             out.record_request(head);
         }
-        if let Some(headers) = out.extra_headers() {
-            for m in &self.middleware {
-                m.response_headers(head, headers);
-            }
+        let headers = out.extra_headers();
+        for m in &self.middleware {
+            m.response_headers(head, headers);
         }
         for m in &self.middleware {
             if let Flow::Answered(responder) = m.before(head, &self.router, out)? {
@@ -192,7 +191,7 @@ impl SecurityHeaders {
     /// Exactly these fields; `Err` names one that is not a valid field.
     pub fn with_fields(
         fields: Vec<(&'static str, &'static [u8])>,
-    ) -> Result<SecurityHeaders, String> {
+    ) -> Result<SecurityHeaders, AppError> {
         Ok(SecurityHeaders {
             fields: StaticFields::new(fields)?,
         })
@@ -244,7 +243,7 @@ impl Cors {
 
     /// CORS for `origins`; an entry `*` means [`Origins::Any`]. `Err` names an entry that is
     /// not `*`, `null` or `scheme://host[:port]` (no path, visible ASCII).
-    pub fn new<S: AsRef<str>>(origins: &[S]) -> Result<Cors, String> {
+    pub fn new<S: AsRef<str>>(origins: &[S]) -> Result<Cors, AppError> {
         let mut list = Vec::new();
         for origin in origins {
             let origin = origin.as_ref();
@@ -255,9 +254,9 @@ impl Cors {
                 });
             }
             if !valid_origin(origin) {
-                return Err(format!(
+                return Err(AppError::Config(format!(
                     "not an origin (scheme://host[:port], null or *): {origin}"
-                ));
+                )));
             }
             list.push(origin.to_string());
         }
@@ -314,7 +313,7 @@ fn is_token_list(value: &[u8]) -> bool {
     };
     text.split(',')
         .map(|item| item.trim_matches([' ', '\t']))
-        .all(crate::app::is_token)
+        .all(|item| weft_core::is_token(item.as_bytes()))
 }
 
 impl Middleware for Cors {
@@ -376,73 +375,22 @@ impl Middleware for Cors {
 )]
 mod tests {
     use super::*;
-    use std::net::SocketAddr;
     use std::time::{Instant, SystemTime};
 
     use weft_core::{BodyKind, Connection, DateCache, Event, Limits, Now};
 
     use crate::router::{MethodSet, Request};
-    use crate::{Exchange, Produce};
+    use crate::testing::{run_with, Options, Run};
+    use crate::Produce;
 
-    struct Run {
-        /// Everything the connection queued, `Date` values replaced by `<date>`.
-        wire: String,
-        log: String,
-        closed: bool,
-    }
-
-    /// Feeds `input` (one or more requests without bodies) to `app` the way the event loop
-    /// does, producing streamed bodies until done.
+    /// Feeds `input` (one or more requests without bodies) to `app` through the shared
+    /// driver, with a fixed `Date`.
     fn run(app: &dyn App, input: &[u8]) -> Run {
-        let now = Now {
-            instant: Instant::now(),
-            date: DateCache::new().get(SystemTime::UNIX_EPOCH),
+        let options = Options {
+            date: SystemTime::UNIX_EPOCH,
+            ..Options::default()
         };
-        let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
-        let mut conn = Connection::new(Limits::default(), now.instant);
-        let mut ex = Exchange::new(now.instant);
-        let mut log = Vec::new();
-        let mut pos = 0;
-        while pos < input.len() && !conn.is_closed() {
-            let (event, used) = conn.next_event(&input[pos..], now).unwrap();
-            let Event::Request(head) = event else {
-                pos += used;
-                continue;
-            };
-            pos += used;
-            ex.begin(now.instant);
-            let mut out = Output::for_exchange(&mut conn, now, &mut ex);
-            let mut responder = match app.start(&head, &mut out) {
-                Ok(r) => r,
-                Err(e) => {
-                    app.failed(&e, &mut out, &mut log);
-                    None
-                }
-            };
-            while let Some(r) = responder.as_mut() {
-                let mut out = Output::for_exchange(&mut conn, now, &mut ex);
-                match r.produce(&mut out) {
-                    Ok(Produce::More) => {}
-                    Ok(_) => responder = None,
-                    Err(e) => {
-                        app.failed(&e, &mut out, &mut log);
-                        responder = None;
-                    }
-                }
-            }
-            let done = Completed {
-                peer,
-                exchange: &ex,
-                duration: std::time::Duration::from_micros(1234),
-            };
-            app.complete(&done, &mut log);
-        }
-        let date = String::from_utf8(now.date.as_bytes().to_vec()).unwrap();
-        Run {
-            wire: String::from_utf8_lossy(conn.transmit()).replace(&date, "<date>"),
-            log: String::from_utf8(log).unwrap(),
-            closed: conn.is_closed(),
-        }
+        run_with(app, input, options)
     }
 
     fn hello(_: &Request<'_>, out: &mut Output<'_>) -> HandlerResult {
@@ -465,7 +413,9 @@ mod tests {
         .unwrap();
         r.get(
             "/fail",
-            |_: &Request<'_>, _: &mut Output<'_>| -> HandlerResult { Err(AppError("boom".into())) },
+            |_: &Request<'_>, _: &mut Output<'_>| -> HandlerResult {
+                Err(AppError::handler("boom"))
+            },
         )
         .unwrap();
         r.get(
@@ -475,7 +425,7 @@ mod tests {
                 struct Late;
                 impl Responder for Late {
                     fn produce(&mut self, _: &mut Output<'_>) -> Result<Produce, AppError> {
-                        Err(AppError("late".into()))
+                        Err(AppError::handler("late"))
                     }
                 }
                 Ok(Some(Box::new(Late)))
@@ -493,7 +443,7 @@ mod tests {
         let app = Chain::new(router()).with(SecurityHeaders::default());
         let r = run(&app, GET_HI);
         assert_eq!(
-            r.wire,
+            r.text(),
             "HTTP/1.1 200 OK\r\nDate: <date>\r\nServer: weft\r\nX-Content-Type-Options: nosniff\r\n\
              X-Frame-Options: SAMEORIGIN\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi"
         );
@@ -506,10 +456,10 @@ mod tests {
         ] {
             let r = run(&app, req);
             assert!(
-                r.wire
+                r.text()
                     .contains("\r\nServer: weft\r\nX-Content-Type-Options: nosniff\r\n"),
                 "{}",
-                r.wire
+                r.text()
             );
         }
     }
@@ -520,10 +470,10 @@ mod tests {
             .with(SecurityHeaders::default())
             .with(Cors::new(&["http://a.example"]).unwrap());
         let r = run(&app, b"GET /own HTTP/1.1\r\nHost: a\r\n\r\n");
-        assert!(!r.wire.contains("Server: weft"), "{}", r.wire);
-        assert!(r.wire.contains("Server: custom\r\n"));
-        assert!(r.wire.contains("Vary: Origin\r\n"));
-        assert!(r.wire.contains("Vary: Accept-Encoding\r\n"));
+        assert!(!r.text().contains("Server: weft"), "{}", r.text());
+        assert!(r.text().contains("Server: custom\r\n"));
+        assert!(r.text().contains("Vary: Origin\r\n"));
+        assert!(r.text().contains("Vary: Accept-Encoding\r\n"));
     }
 
     #[test]
@@ -536,10 +486,10 @@ mod tests {
         let app = Chain::new(router()).with(SecurityHeaders::with_fields(fields).unwrap());
         let r = run(&app, GET_HI);
         for n in names {
-            assert!(r.wire.contains(&format!("{n}: 1\r\n")), "{n}");
+            assert!(r.text().contains(&format!("{n}: 1\r\n")), "{n}");
         }
         assert!(r
-            .wire
+            .text()
             .ends_with("Content-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi"));
     }
 
@@ -552,7 +502,7 @@ mod tests {
             ("Access-Control-Allow-Origin", &b"*"[..]),
             ("Vary", b"Origin"),
         ] {
-            assert!(crate::is_token(name) && crate::is_safe_field_value(value));
+            assert!(weft_core::is_token(name.as_bytes()) && crate::is_safe_field_value(value));
         }
     }
 
@@ -571,8 +521,8 @@ mod tests {
     fn cors_any() {
         let app = Chain::new(router()).with(Cors::new(&["*"]).unwrap());
         let r = run(&app, GET_HI);
-        assert!(r.wire.contains("Access-Control-Allow-Origin: *\r\n"));
-        assert!(!r.wire.contains("Vary"));
+        assert!(r.text().contains("Access-Control-Allow-Origin: *\r\n"));
+        assert!(!r.text().contains("Vary"));
     }
 
     #[test]
@@ -583,17 +533,17 @@ mod tests {
             b"GET /hi HTTP/1.1\r\nHost: a\r\nOrigin: http://a.example\r\n\r\n",
         );
         assert!(ok
-            .wire
+            .text()
             .contains("Vary: Origin\r\nAccess-Control-Allow-Origin: http://a.example\r\n"));
         let other = run(
             &app,
             b"GET /hi HTTP/1.1\r\nHost: a\r\nOrigin: http://b.example\r\n\r\n",
         );
-        assert!(other.wire.contains("Vary: Origin\r\n"));
-        assert!(!other.wire.contains("Access-Control"));
+        assert!(other.text().contains("Vary: Origin\r\n"));
+        assert!(!other.text().contains("Access-Control"));
         let none = run(&app, GET_HI);
-        assert!(none.wire.contains("Vary: Origin\r\n"));
-        assert!(!none.wire.contains("Access-Control"));
+        assert!(none.text().contains("Vary: Origin\r\n"));
+        assert!(!none.text().contains("Access-Control"));
     }
 
     #[test]
@@ -605,33 +555,33 @@ mod tests {
               Access-Control-Request-Headers: content-type\r\n\r\n",
         );
         assert!(
-            r.wire.starts_with("HTTP/1.1 204 No Content\r\n"),
+            r.text().starts_with("HTTP/1.1 204 No Content\r\n"),
             "{}",
-            r.wire
+            r.text()
         );
         assert!(r
-            .wire
+            .text()
             .contains("Access-Control-Allow-Origin: http://a.example\r\n"));
         assert!(r
-            .wire
+            .text()
             .contains("Access-Control-Allow-Methods: OPTIONS, POST\r\n"));
-        assert!(r.wire.contains("Access-Control-Max-Age: 60\r\n"));
+        assert!(r.text().contains("Access-Control-Max-Age: 60\r\n"));
         assert!(r
-            .wire
+            .text()
             .contains("Access-Control-Allow-Headers: content-type\r\n"));
         // Disallowed origin: the router's OPTIONS answer, no CORS fields.
         let r = run(
             &app,
             b"OPTIONS /p HTTP/1.1\r\nHost: a\r\nOrigin: http://b.example\r\nAccess-Control-Request-Method: POST\r\n\r\n",
         );
-        assert!(r.wire.contains("Allow: OPTIONS, POST\r\n"));
-        assert!(!r.wire.contains("Access-Control"));
+        assert!(r.text().contains("Allow: OPTIONS, POST\r\n"));
+        assert!(!r.text().contains("Access-Control"));
         // Unknown path (no fallback): 404.
         let r = run(
             &app,
             b"OPTIONS /nope HTTP/1.1\r\nHost: a\r\nOrigin: http://a.example\r\nAccess-Control-Request-Method: GET\r\n\r\n",
         );
-        assert!(r.wire.starts_with("HTTP/1.1 404"), "{}", r.wire);
+        assert!(r.text().starts_with("HTTP/1.1 404"), "{}", r.text());
     }
 
     #[test]
@@ -642,12 +592,13 @@ mod tests {
             b"GET /fail HTTP/1.1\r\nHost: a\r\n\r\nGET /hi HTTP/1.1\r\nHost: a\r\n\r\n",
         );
         assert!(
-            r.wire.starts_with("HTTP/1.1 500 Internal Server Error\r\n"),
+            r.text()
+                .starts_with("HTTP/1.1 500 Internal Server Error\r\n"),
             "{}",
-            r.wire
+            r.text()
         );
-        assert!(r.wire.contains("\r\n\r\ninternal server error\n"));
-        assert!(r.wire.ends_with("\r\n\r\nhi"), "{}", r.wire);
+        assert!(r.text().contains("\r\n\r\ninternal server error\n"));
+        assert!(r.text().ends_with("\r\n\r\nhi"), "{}", r.text());
         assert!(!r.closed);
         assert_eq!(r.log, "weft: handler error: boom\n");
     }
@@ -659,11 +610,11 @@ mod tests {
             &app,
             b"GET /fail-late HTTP/1.1\r\nHost: a\r\n\r\nGET /hi HTTP/1.1\r\nHost: a\r\n\r\n",
         );
-        assert!(r.wire.starts_with("HTTP/1.1 200 OK\r\n"));
+        assert!(r.text().starts_with("HTTP/1.1 200 OK\r\n"));
         assert!(
-            r.wire.ends_with("Transfer-Encoding: chunked\r\n\r\n"),
+            r.text().ends_with("Transfer-Encoding: chunked\r\n\r\n"),
             "{}",
-            r.wire
+            r.text()
         );
         assert!(r.closed);
         assert_eq!(r.log, "weft: handler error: late\n");
@@ -712,7 +663,7 @@ mod tests {
         let mut r = router();
         r.route(MethodSet::OPTIONS, "/opt", hello).unwrap();
         let app = Chain::new(r);
-        let status = |req: &[u8]| run(&app, req).wire.get(..12).unwrap_or("").to_string();
+        let status = |req: &[u8]| run(&app, req).text().get(..12).unwrap_or("").to_string();
         assert_eq!(
             status(b"HEAD /hi HTTP/1.1\r\nHost: a\r\n\r\n"),
             "HTTP/1.1 200"
@@ -745,11 +696,11 @@ mod tests {
             status(b"HEAD /p HTTP/1.1\r\nHost: a\r\n\r\n"),
             "HTTP/1.1 405"
         );
-        let head = run(&app, b"HEAD /hi HTTP/1.1\r\nHost: a\r\n\r\n").wire;
+        let head = run(&app, b"HEAD /hi HTTP/1.1\r\nHost: a\r\n\r\n").text();
         assert!(head.ends_with("Content-Length: 2\r\n\r\n"), "{head}");
-        let allow = run(&app, b"PUT /hi HTTP/1.1\r\nHost: a\r\n\r\n").wire;
+        let allow = run(&app, b"PUT /hi HTTP/1.1\r\nHost: a\r\n\r\n").text();
         assert!(allow.contains("Allow: GET, HEAD, OPTIONS\r\n"), "{allow}");
-        let star = run(&app, b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n").wire;
+        let star = run(&app, b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n").text();
         assert!(
             star.contains("Allow: GET, HEAD, OPTIONS, POST\r\n"),
             "{star}"
@@ -777,15 +728,15 @@ mod tests {
         );
         let app = Chain::new(r);
         assert!(run(&app, b"GET /a/fixed HTTP/1.1\r\nHost: a\r\n\r\n")
-            .wire
+            .text()
             .ends_with("fixed"));
         assert!(run(&app, b"GET /a/%66 HTTP/1.1\r\nHost: a\r\n\r\n")
-            .wire
+            .text()
             .ends_with("\r\n\r\nf"));
         assert!(run(&app, b"GET /b HTTP/1.1\r\nHost: a\r\n\r\n")
-            .wire
+            .text()
             .ends_with("fallback"));
-        let post = run(&app, b"POST /b HTTP/1.1\r\nHost: a\r\n\r\n").wire;
+        let post = run(&app, b"POST /b HTTP/1.1\r\nHost: a\r\n\r\n").text();
         assert!(post.starts_with("HTTP/1.1 405") && post.contains("Allow: GET, HEAD, OPTIONS\r\n"));
     }
 }

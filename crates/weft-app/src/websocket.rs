@@ -15,7 +15,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use weft_core::ws::{check_handshake, HandshakeOptions, WebSocket, WsConfig, WsSendError};
+use weft_core::ws::{check_handshake, HandshakeOptions, WebSocket, WsConfig};
 use weft_core::RequestHead;
 
 use crate::{AppError, Output, WRITE_HIGH_WATER};
@@ -78,11 +78,15 @@ impl<'c> WsOutput<'c> {
     }
 
     pub fn send_text(&mut self, text: &str) -> Result<(), AppError> {
-        self.ws.send_text(text, self.now).map_err(send_error)
+        self.ws
+            .send_text(text, self.now)
+            .map_err(AppError::WebSocket)
     }
 
     pub fn send_binary(&mut self, data: &[u8]) -> Result<(), AppError> {
-        self.ws.send_binary(data, self.now).map_err(send_error)
+        self.ws
+            .send_binary(data, self.now)
+            .map_err(AppError::WebSocket)
     }
 
     /// Starts the closing handshake with `code` and `reason`.
@@ -107,10 +111,6 @@ fn origin_allowed(options: &WsOptions, head: &RequestHead<'_>) -> bool {
         .origin_check
         .as_ref()
         .is_none_or(|check| check(head.headers.get("origin")))
-}
-
-fn send_error(e: WsSendError) -> AppError {
-    AppError(format!("websocket send: {e}"))
 }
 
 /// One WebSocket session's application side.

@@ -21,8 +21,8 @@ use std::sync::{Arc, Mutex};
 
 use weft_core::{BodyKind, RequestHead};
 
-use crate::compress::{compress_all, Coding, Encoder, Flush};
-use crate::encoding::{compressible_type, Choice, Preferences};
+use crate::accept_encoding::{compressible_type, Choice, Preferences};
+use crate::deflate_encoder::{compress_all, Coding, Encoder, Flush};
 use crate::file_cache::Fnv;
 use crate::{AppError, Output};
 
@@ -124,7 +124,7 @@ impl Compressor {
 
     /// `bytes` compressed whole.
     pub fn compress(&self, coding: Coding, bytes: &[u8]) -> Result<Vec<u8>, AppError> {
-        compress_all(coding, self.options.level, bytes).map_err(|e| AppError(e.to_string()))
+        Ok(compress_all(coding, self.options.level, bytes)?)
     }
 
     /// The cached variant of `key` in `coding`, if it was made from the representation whose
@@ -293,9 +293,7 @@ impl BodyEncoder {
         };
         self.buf.clear();
         let mode = if flush { Flush::Sync } else { Flush::None };
-        encoder
-            .write(bytes, mode, &mut self.buf)
-            .map_err(|e| AppError(e.to_string()))?;
+        encoder.write(bytes, mode, &mut self.buf)?;
         if self.buf.is_empty() {
             return Ok(());
         }
@@ -306,9 +304,7 @@ impl BodyEncoder {
     pub fn end(&mut self, out: &mut Output<'_>) -> Result<(), AppError> {
         if let Some(encoder) = self.encoder.as_mut() {
             self.buf.clear();
-            encoder
-                .finish(&mut self.buf)
-                .map_err(|e| AppError(e.to_string()))?;
+            encoder.finish(&mut self.buf)?;
             if !self.buf.is_empty() {
                 out.data(&self.buf)?;
             }
@@ -404,55 +400,24 @@ impl VariantCache {
 )]
 mod tests {
     use super::*;
-    use crate::compress::tests::decode;
-    use crate::{ExchangeStats, Produce};
-    use std::time::{Instant, SystemTime};
-    use weft_core::{Connection, Event, HttpDate, Limits, Now};
+    use crate::deflate_encoder::tests::decode;
+    use crate::testing::{self, Handler, Response};
+    use crate::Produce;
 
-    fn now() -> Now {
-        Now {
-            instant: Instant::now(),
-            date: HttpDate::from_system_time(SystemTime::now()),
-        }
-    }
-
-    /// Runs `handler` for the request `req` on a real connection; returns the raw bytes sent.
+    /// Runs `handler` for the request `req` through the shared driver; the response.
     fn run(
         req: &str,
-        handler: impl FnOnce(&RequestHead<'_>, &mut Output<'_>) -> Result<(), AppError>,
-    ) -> Vec<u8> {
-        let now = now();
-        let mut conn = Connection::new(Limits::default(), now.instant);
-        let input = req.as_bytes().to_vec();
-        let (event, _) = conn.next_event(&input, now).unwrap();
-        let Event::Request(head) = event else {
-            panic!("not a request");
-        };
-        let mut stats = ExchangeStats::default();
-        let mut out = Output::new(&mut conn, now, &mut stats);
-        handler(&head, &mut out).unwrap();
-        conn.transmit().to_vec()
+        handler: impl Fn(&RequestHead<'_>, &mut Output<'_>) -> Result<(), AppError>,
+    ) -> Response {
+        let app = Handler(|head: &RequestHead<'_>, out: &mut Output<'_>| {
+            handler(head, out).map(|()| None)
+        });
+        testing::run(&app, req.as_bytes()).response()
     }
 
-    fn split(raw: &[u8]) -> (String, Vec<u8>) {
-        let end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-        (
-            String::from_utf8(raw[..end].to_vec()).unwrap(),
-            raw[end + 4..].to_vec(),
-        )
-    }
-
-    fn dechunk(mut body: &[u8]) -> Vec<Vec<u8>> {
-        let mut chunks = Vec::new();
-        loop {
-            let line = body.windows(2).position(|w| w == b"\r\n").unwrap();
-            let n = usize::from_str_radix(std::str::from_utf8(&body[..line]).unwrap(), 16).unwrap();
-            if n == 0 {
-                return chunks;
-            }
-            chunks.push(body[line + 2..line + 2 + n].to_vec());
-            body = &body[line + 2 + n + 2..];
-        }
+    /// Head (status line and fields) and decoded body.
+    fn split(r: Response) -> (String, Vec<u8>) {
+        (r.head, r.body)
     }
 
     const TEXT: &[u8] = b"text/plain; charset=utf-8";
@@ -484,7 +449,7 @@ mod tests {
                     )
                 },
             );
-            let (h, b) = split(&raw);
+            let (h, b) = split(raw);
             assert!(h.contains("\r\nVary: Accept-Encoding"), "{h}");
             match coding {
                 Some(coding) => {
@@ -508,18 +473,18 @@ mod tests {
         let body = text();
         let req = "GET / HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip\r\n\r\n";
         // Small body: identity, but negotiated (Vary).
-        let (h, b) = split(&run(req, |head, out| {
+        let (h, b) = split(run(req, |head, out| {
             c.full(head, out, 200, &[("Content-Type", TEXT)], b"tiny")
         }));
         assert!(h.contains("Vary: Accept-Encoding") && !h.contains("Content-Encoding"));
         assert_eq!(b, b"tiny");
         // A compressed type: not negotiable.
-        let (h, _) = split(&run(req, |head, out| {
+        let (h, _) = split(run(req, |head, out| {
             c.full(head, out, 200, &[("Content-Type", b"image/png")], &body)
         }));
         assert!(!h.contains("Vary") && !h.contains("Content-Encoding"));
         // The handler set its own coding: opted out.
-        let (h, b) = split(&run(req, |head, out| {
+        let (h, b) = split(run(req, |head, out| {
             c.full(
                 head,
                 out,
@@ -530,7 +495,7 @@ mod tests {
         }));
         assert!(!h.contains("Vary") && b == body);
         // Not a 200.
-        let (h, _) = split(&run(req, |head, out| {
+        let (h, _) = split(run(req, |head, out| {
             c.full(head, out, 404, &[("Content-Type", TEXT)], &body)
         }));
         assert!(!h.contains("Vary"));
@@ -539,7 +504,7 @@ mod tests {
             level: 0,
             ..CompressOptions::default()
         });
-        let (h, _) = split(&run(req, |head, out| {
+        let (h, _) = split(run(req, |head, out| {
             off.full(head, out, 200, &[("Content-Type", TEXT)], &body)
         }));
         assert!(!h.contains("Vary") && !h.contains("Content-Encoding"));
@@ -548,7 +513,7 @@ mod tests {
             "GET / HTTP/1.1\r\nHost: a\r\nAccept-Encoding: identity;q=0, br\r\n\r\n",
             |head, out| c.full(head, out, 200, &[("Content-Type", TEXT)], &body),
         );
-        assert!(raw.starts_with(b"HTTP/1.1 406 "));
+        assert_eq!(raw.status, 406);
     }
 
     #[test]
@@ -568,9 +533,9 @@ mod tests {
                 enc.end(out)
             },
         );
-        let (h, b) = split(&raw);
+        let chunks = raw.chunks.clone().unwrap();
+        let (h, _) = split(raw);
         assert!(h.contains("Transfer-Encoding: chunked") && h.contains("Content-Encoding: gzip"));
-        let chunks = dechunk(&b);
         // One chunk per line, plus the end of the stream.
         assert_eq!(chunks.len(), lines.len() + 1);
         let mut state =

@@ -14,7 +14,7 @@
 
 use weft_core::{is_token, trim_ows};
 
-use crate::compress::Coding;
+use crate::deflate_encoder::Coding;
 
 /// A weight in thousandths (`q=0.5` is 500); 1000 is `q=1`.
 pub type Weight = u16;

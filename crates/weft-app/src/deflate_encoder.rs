@@ -59,6 +59,8 @@ impl std::fmt::Display for CompressError {
     }
 }
 
+impl std::error::Error for CompressError {}
+
 /// The gzip member header: magic, CM=8 (deflate), no flags, MTIME 0, XFL 0, OS 255 (unknown).
 pub const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
 
