@@ -9,11 +9,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-#[cfg(test)]
-mod differential_tests;
 mod directive;
-#[cfg(test)]
-mod legacy;
 mod parse;
 
 pub use parse::parse_case;
