@@ -475,6 +475,53 @@ mod tests {
         );
     }
 
+    /// Malformed case text: the rendered error names the file, the line and
+    /// the directive.
+    #[test]
+    fn malformed_case_errors_name_file_line_and_directive() {
+        let msg = |text: &str| parse(text).unwrap_err().to_string();
+        assert_eq!(
+            msg("send: a\nexpect-close\nexpect-stauts: 200\n"),
+            "t/x.case:3: unknown directive \"expect-stauts\" (see conformance/README.md)"
+        );
+        assert_eq!(
+            msg("send: a\nwait: 5 parsecs\nexpect-close\n"),
+            "t/x.case:2: wait: bad duration \"5 parsecs\" (write e.g. 50ms, 3s, 1.5s)"
+        );
+        assert_eq!(
+            msg("send: a\nexpect-close\ntimeout: -1s\n"),
+            "t/x.case:3: timeout: bad duration \"-1s\" (write e.g. 50ms, 3s, 1.5s)"
+        );
+        // `expect` without its payload.
+        assert_eq!(
+            msg("send: a\nexpect\n"),
+            "t/x.case:2: 'expect' needs a value: write 'expect: ...'"
+        );
+        // No expectation at all: the whole file is at fault, so no line.
+        assert_eq!(
+            msg("send: a\n# nothing expected\n"),
+            "t/x.case: case expects nothing: add expect:, expect-status: (or another expect-* \
+             assertion), expect-close, expect-open or expect-alive"
+        );
+        assert!(msg("send: a\\q\nexpect-close\n").starts_with("t/x.case:1: send: "));
+        assert!(msg("send: a\n+ \\q\nexpect-close\n").starts_with("t/x.case:2: '+' line: "));
+        assert!(msg("send: a\nexpect-status: 2000\n")
+            .starts_with("t/x.case:2: expect-status: bad status"));
+        assert!(msg("send: a\nexpect-body-length: many\n")
+            .starts_with("t/x.case:2: expect-body-length: bad body length"));
+        assert!(msg("modes: whole whole\nsend: a\nexpect-close\n")
+            .starts_with("t/x.case:1: modes: mode whole listed twice"));
+        assert!(
+            msg("send: a\nresponse: 0\n").starts_with("t/x.case:2: response: bad response number")
+        );
+        assert!(msg("send: a\nexpect-no-header: a b\n")
+            .starts_with("t/x.case:2: expect-no-header: bad header name"));
+        assert_eq!(
+            msg("send: a\nexpect-close\ndesc: a\ndesc: b\n"),
+            "t/x.case:4: 'desc' given twice"
+        );
+    }
+
     #[test]
     fn flag_directives_allow_trailing_comments() {
         let c = parse("send: a\nshutdown   # half-close\nexpect-close # must close\n").unwrap();

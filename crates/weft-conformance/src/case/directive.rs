@@ -2,6 +2,7 @@
 //! the value parsers the directives share. Every parser returns a
 //! [`ParseError`] that already names the file and line.
 
+use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -121,9 +122,16 @@ impl<'a> Directive<'a> {
         self.loc.err(msg)
     }
 
-    /// Turns a value parser's message into an error at this line.
+    /// An error about the value: the message is prefixed with the
+    /// directive's name (`wait: bad duration ...`).
+    pub fn value_err(&self, msg: impl fmt::Display) -> ParseError {
+        self.err(format!("{}: {msg}", self.name))
+    }
+
+    /// Turns a value parser's message into an error at this line, naming
+    /// the directive.
     pub fn at<T>(&self, r: Result<T, String>) -> Result<T, ParseError> {
-        r.map_err(|m| self.err(m))
+        r.map_err(|m| self.value_err(m))
     }
 
     /// The directive must be written `name: ...`.
@@ -173,7 +181,7 @@ impl<'a> Directive<'a> {
 
     /// The value as a payload: comments kept, escapes decoded.
     pub fn payload(&self) -> Result<Vec<u8>, ParseError> {
-        unescape_at(self.loc, self.text)
+        self.at(unescape(self.text).map_err(|(_, m)| m))
     }
 
     /// The value as a duration (`50ms`, `1.5s`).
@@ -186,7 +194,7 @@ impl<'a> Directive<'a> {
     pub fn number(&self, what: &str) -> Result<usize, ParseError> {
         let s = self.plain_str()?;
         s.parse::<usize>()
-            .map_err(|_| self.err(format!("bad {what} {s:?}")))
+            .map_err(|_| self.value_err(format!("bad {what} {s:?}")))
     }
 
     /// The whitespace-separated words of the value.
@@ -199,9 +207,9 @@ impl<'a> Directive<'a> {
     }
 }
 
-/// Decodes the escapes of a payload; errors are reported at `loc`.
-pub(super) fn unescape_at(loc: Loc<'_>, bytes: &[u8]) -> Result<Vec<u8>, ParseError> {
-    unescape(bytes).map_err(|(_, m)| loc.err(m))
+/// Decodes the escapes of a `+` line; errors are reported at `loc`.
+pub(super) fn unescape_continuation(loc: Loc<'_>, bytes: &[u8]) -> Result<Vec<u8>, ParseError> {
+    unescape(bytes).map_err(|(_, m)| loc.err(format!("'+' line: {m}")))
 }
 
 fn is_blank(c: &u8) -> bool {

@@ -18,7 +18,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::directive::{header_name, lines, parse_header_check, unescape_at, Directive, Line, Loc};
+use super::directive::{
+    header_name, lines, parse_header_check, unescape_continuation, Directive, Line, Loc,
+};
 use super::{
     Assertion, Case, Check, ConnExpect, Expectation, Mode, ParseError, StatusPattern, Step,
     DEFAULT_MODES,
@@ -207,7 +209,7 @@ impl CaseBuilder {
                  another '+' line",
             ));
         };
-        let bytes = unescape_at(loc, bytes)?;
+        let bytes = unescape_continuation(loc, bytes)?;
         match target {
             PayloadTarget::Send => match self.steps.last_mut() {
                 Some(Step::Send(b)) => b.extend_from_slice(&bytes),
@@ -261,7 +263,7 @@ impl CaseBuilder {
         for word in d.words()? {
             let m = d.at(Mode::parse(&word))?;
             if list.contains(&m) {
-                return Err(d.err(format!("mode {m} listed twice")));
+                return Err(d.value_err(format!("mode {m} listed twice")));
             }
             list.push(m);
         }
@@ -387,7 +389,8 @@ impl CaseBuilder {
         d.need_value()?;
         let s = d.plain_str()?;
         let n = s.parse::<usize>().ok().filter(|n| *n >= 1);
-        let n = n.ok_or_else(|| d.err(format!("bad response number {s:?} (want 1, 2, ...)")))?;
+        let n =
+            n.ok_or_else(|| d.value_err(format!("bad response number {s:?} (want 1, 2, ...)")))?;
         self.current_response = n;
         self.saw_assertion_line = d.line();
         Ok(())
