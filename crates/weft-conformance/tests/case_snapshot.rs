@@ -1,0 +1,100 @@
+//! Every case file under `conformance/cases` parses to the same structure as
+//! recorded in `tests/case_snapshot.txt`: one line per file, `NAME LEN DIGEST`,
+//! where DIGEST is the FNV-1a 64 hash (hex) of the `{:#?}` rendering of the
+//! parse result (`Ok(Case)` or `Err(ParseError)`) and LEN its length.
+//!
+//! This guards refactors of the case parser: any change in what a case file
+//! parses to shows up as a digest mismatch naming the file. When the parsed
+//! structure changes on purpose (a new field, a new directive used by a case),
+//! regenerate the snapshot with
+//! `WEFT_CASE_SNAPSHOT_UPDATE=1 cargo test -p weft-conformance --test case_snapshot`
+//! and review the diff of `case_snapshot.txt` (only the files you expect
+//! should change).
+
+use std::path::{Path, PathBuf};
+
+use weft_conformance::case::parse_case;
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("read cases dir") {
+        let path = entry.expect("dir entry").path();
+        if path.is_dir() {
+            walk(&path, out);
+        } else if path.extension().is_some_and(|e| e == "case") {
+            out.push(path);
+        }
+    }
+}
+
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// `NAME LEN DIGEST` for every case file, sorted by name.
+fn current_snapshot() -> String {
+    let cases = repo_root().join("conformance/cases");
+    let mut files = Vec::new();
+    walk(&cases, &mut files);
+    files.sort();
+    let mut out = String::new();
+    for path in files {
+        let rel = path.strip_prefix(&cases).expect("under cases dir");
+        let name = rel
+            .with_extension("")
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join("/");
+        // A path independent of where the repository is checked out.
+        let shown = Path::new("conformance/cases").join(rel);
+        let text = std::fs::read(&path).expect("read case file");
+        let rendering = format!("{:#?}", parse_case(&name, &shown, &text));
+        out.push_str(&format!(
+            "{name} {} {:016x}\n",
+            rendering.len(),
+            fnv1a64(rendering.as_bytes())
+        ));
+    }
+    out
+}
+
+#[test]
+fn every_case_file_parses_as_recorded() {
+    let snapshot_path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/case_snapshot.txt");
+    let now = current_snapshot();
+    if std::env::var_os("WEFT_CASE_SNAPSHOT_UPDATE").is_some() {
+        std::fs::write(&snapshot_path, &now).expect("write snapshot");
+        return;
+    }
+    let recorded = std::fs::read_to_string(&snapshot_path).expect("tests/case_snapshot.txt");
+    let now_lines: Vec<&str> = now.lines().collect();
+    let rec_lines: Vec<&str> = recorded.lines().collect();
+    let differing: Vec<String> = now_lines
+        .iter()
+        .filter(|l| !rec_lines.contains(l))
+        .map(|l| format!("now:      {l}"))
+        .chain(
+            rec_lines
+                .iter()
+                .filter(|l| !now_lines.contains(l))
+                .map(|l| format!("recorded: {l}")),
+        )
+        .collect();
+    assert!(
+        differing.is_empty(),
+        "{} of {} case files parse differently from tests/case_snapshot.txt:\n{}",
+        differing.len(),
+        now_lines.len(),
+        differing.join("\n")
+    );
+    assert_eq!(now_lines.len(), rec_lines.len());
+}
