@@ -1,48 +1,16 @@
 //! The chat room through the real binary: members on different workers see each other, and a
 //! member that stops reading is closed (1008) instead of holding the room or growing memory.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod support;
+
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use support::Server;
 
 fn start(workers: &str) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weft"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--workers",
-            workers,
-            "--quiet",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start weft");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("read");
-    let addr = line
-        .trim()
-        .strip_prefix("weft: listening on http://")
-        .and_then(|s| s.strip_suffix('/'))
-        .expect("listening line")
-        .parse()
-        .expect("address");
-    Server { child, addr }
+    support::start(&["--workers", workers])
 }
 
 /// A masked client frame.

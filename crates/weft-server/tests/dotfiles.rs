@@ -2,46 +2,19 @@
 //! with a name starting with `.` is 404 (`/.well-known/` excepted), with it such files are
 //! served and listed.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::time::Duration;
 
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use support::{fixture_site, Server};
 
 fn start(extra: &[&str]) -> Server {
-    let site = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../conformance/fixtures/site");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weft"))
-        .arg("serve")
-        .arg(&site)
-        .args(["--listen", "127.0.0.1:0", "--workers", "1", "--quiet"])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start weft");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("read");
-    let addr = line
-        .trim()
-        .strip_prefix("weft: listening on http://")
-        .and_then(|s| s.strip_suffix('/'))
-        .expect("listening line")
-        .parse()
-        .expect("address");
-    Server { child, addr }
+    let site = fixture_site();
+    let mut args = vec![site.to_str().expect("a UTF-8 path"), "--workers", "1"];
+    args.extend_from_slice(extra);
+    support::start(&args)
 }
 
 /// GET `path` on a connection of its own: the status and the body (the server closes after
