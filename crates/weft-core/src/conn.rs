@@ -8,8 +8,18 @@
 //! Request side states: `Head` -> `Body` -> `Ended` (paused until the response is complete) ->
 //! `Head` of the next request (keep-alive) or `Closed`. A response that completes while its
 //! request body is still unread moves the request side to `Draining`, which discards up to
-//! [`Limits::max_drain`] bytes before the next request, or closes. All transitions live in
-//! [`Connection::finish_exchange`] and the match in [`Connection::next_event`].
+//! [`Limits::max_drain`] bytes before the next request, or closes.
+//!
+//! All state changes live in one place: the named transitions in the second `impl Connection`
+//! block (`close_read`, `close_write`, `start_exchange`, `end_request`, `await_next_request`,
+//! `start_draining`, `upgrade`, `start_response_body`, `next_exchange`, `finish_exchange`, and
+//! for deadlines `run_read_timer`, `output_starts`, `restart_send_timer`, `output_taken`) are
+//! the only code that assigns the request side, the response side or a deadline. Every
+//! deadline is a named `Timer` in one `TimerTable`; [`Connection::poll_timeout`] is the
+//! earliest.
+//!
+//! Time parameters: methods that may write a response head (and so a `Date`) take [`Now`];
+//! the others take the monotonic [`Instant`] only.
 
 use std::time::Instant;
 
@@ -23,6 +33,7 @@ use crate::head::{
 use crate::limits::Limits;
 use crate::response::{push_decimal, push_header, push_hex, push_status_line, valid_header};
 use crate::syntax::position_of;
+use crate::timer::{TimerName, TimerTable};
 use crate::{BodyKind, Response};
 
 /// What [`Connection::next_event`] found.
@@ -82,6 +93,29 @@ enum WriteState {
     Done,
 }
 
+/// The deadlines of a connection. At most one of the read timers runs at a time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Timer {
+    /// A request head must be complete (from the first byte, or from the accept).
+    Header,
+    /// A keep-alive connection waits for its next request.
+    Idle,
+    /// The request body is wanted and must keep coming.
+    Body,
+    /// The unread body of an answered request is being discarded.
+    Drain,
+    /// Queued output must be taken by the peer (restarts with each write).
+    Send,
+}
+
+const READ_TIMERS: [Timer; 4] = [Timer::Header, Timer::Idle, Timer::Body, Timer::Drain];
+
+impl TimerName for Timer {
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
 /// One HTTP/1.1 server connection. See the crate documentation for the drain order.
 #[derive(Debug)]
 pub struct Connection {
@@ -104,9 +138,7 @@ pub struct Connection {
     line_checked: bool,
     /// The bytes before and of the request line, judged as they arrive.
     line_scan: RequestLineScan,
-    read_deadline: Option<Instant>,
-    /// The time the peer last took response bytes (or output became pending).
-    send_progress: Instant,
+    timers: TimerTable<Timer, 5>,
     out: Vec<u8>,
     out_pos: usize,
 }
@@ -114,8 +146,7 @@ pub struct Connection {
 impl Connection {
     /// A new connection accepted at `now`.
     pub fn new(limits: Limits, now: Instant) -> Connection {
-        let read_deadline = now.checked_add(limits.header_timeout);
-        Connection {
+        let mut conn = Connection {
             limits,
             read: ReadState::Head,
             write: WriteState::Idle,
@@ -130,11 +161,12 @@ impl Connection {
             head_scanned: 0,
             line_checked: false,
             line_scan: RequestLineScan::default(),
-            read_deadline,
-            send_progress: now,
+            timers: TimerTable::default(),
             out: Vec::new(),
             out_pos: 0,
-        }
+        };
+        conn.run_read_timer(Timer::Header, now);
+        conn
     }
 
     /// The limits this connection enforces.
@@ -184,7 +216,7 @@ impl Connection {
             return;
         }
         self.out_pos = self.out_pos.saturating_add(n).min(self.out.len());
-        self.send_progress = now;
+        self.output_taken(now);
         if self.out_pos == self.out.len() {
             self.out.clear();
             self.out_pos = 0;
@@ -202,48 +234,34 @@ impl Connection {
 
     /// The next deadline, if any: call [`Connection::handle_timeout`] when it passes.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let send = if self.transmit().is_empty() {
-            None
-        } else {
-            self.send_progress.checked_add(self.limits.send_timeout)
-        };
-        let read = match self.read {
-            ReadState::Head | ReadState::Body(_) | ReadState::Draining(..) => self.read_deadline,
-            _ => None,
-        };
-        match (read, send) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        self.timers.next()
     }
 
     /// Applies every deadline that passed by `now`.
     pub fn handle_timeout(&mut self, now: Now) {
-        let send_deadline = self.send_progress.checked_add(self.limits.send_timeout);
-        if !self.transmit().is_empty() && send_deadline.is_some_and(|d| now.instant >= d) {
+        if self.timers.expired(Timer::Send, now.instant) {
             // The peer stopped reading: drop what it will never take and end the response
             // for good, so nothing produced later can follow the dropped bytes (the peer
             // sees an exact prefix, then the close).
             self.out.clear();
             self.out_pos = 0;
+            self.output_taken(now.instant);
             self.abort();
             return;
         }
-        let Some(deadline) = self.read_deadline else {
-            return;
-        };
-        if now.instant < deadline {
-            return;
-        }
-        match self.read {
-            ReadState::Head if self.head_scanned > 0 => {
+        let expired = READ_TIMERS
+            .into_iter()
+            .find(|&timer| self.timers.expired(timer, now.instant));
+        match expired {
+            Some(Timer::Header) if self.head_scanned > 0 => {
                 self.fail(Error::HeadTimeout, now);
             }
-            ReadState::Head | ReadState::Draining(..) => self.read = ReadState::Closed,
-            ReadState::Body(_) => {
+            Some(Timer::Body) => {
                 self.fail(Error::BodyTimeout, now);
             }
-            ReadState::Ended | ReadState::Upgraded | ReadState::Closed => {}
+            // Nothing of a request arrived, or only the rest of an answered one: a quiet close.
+            Some(Timer::Header | Timer::Idle | Timer::Drain) => self.close_read(),
+            Some(Timer::Send) | None => {}
         }
     }
 
@@ -283,7 +301,7 @@ impl Connection {
                         continue;
                     }
                     if self.peer_eof {
-                        self.read = ReadState::Closed;
+                        self.close_read();
                         continue;
                     }
                     return Ok((Event::NeedData, consumed));
@@ -299,13 +317,13 @@ impl Connection {
     ) -> Result<Option<(RequestHead<'a>, usize)>, Error> {
         if rest.is_empty() {
             if self.peer_eof {
-                self.read = ReadState::Closed;
+                self.close_read();
             }
             return Ok(None);
         }
         if self.head_scanned == 0 {
             // The first byte of a request: the header timeout starts.
-            self.read_deadline = now.instant.checked_add(self.limits.header_timeout);
+            self.run_read_timer(Timer::Header, now.instant);
         }
         // At end of stream, what arrived is judged whole (as if it had come in one read).
         let parsed = if self.head_may_be_complete(rest) || self.peer_eof {
@@ -317,14 +335,13 @@ impl Connection {
             Err(err) => Err(self.fail(err, now)),
             Ok(None) if self.peer_eof && rest.chunks(2).all(|pair| pair == b"\r\n") => {
                 // Only the empty lines that may precede a request: a clean close.
-                self.read = ReadState::Closed;
-                self.read_deadline = None;
+                self.close_read();
                 Ok(None)
             }
             Ok(None) if self.peer_eof => Err(self.fail(Error::UnexpectedEof, now)),
             Ok(None) => Ok(None),
             Ok(Some((head, n))) => {
-                self.start_exchange(&head, now);
+                self.start_exchange(&head);
                 Ok(Some((head, n)))
             }
         }
@@ -337,7 +354,7 @@ impl Connection {
             self.output_starts(now.instant);
             self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
             // The client waited for this; its body is due from now on.
-            self.read_deadline = now.instant.checked_add(self.limits.body_timeout);
+            self.run_read_timer(Timer::Body, now.instant);
         }
         let ReadState::Body(reader) = &mut self.read else {
             return Ok((Event::NeedData, 0));
@@ -363,19 +380,18 @@ impl Connection {
                 if self.peer_eof {
                     return Err(self.fail(Error::UnexpectedEof, now));
                 }
-                if self.read_deadline.is_none() {
+                if self.timers.get(Timer::Body).is_none() {
                     // The body is wanted and not there: from now on the client is late.
-                    self.read_deadline = now.instant.checked_add(self.limits.body_timeout);
+                    self.run_read_timer(Timer::Body, now.instant);
                 }
                 Ok((Event::NeedData, n))
             }
             Ok((Decoded::Data(data), n)) => {
-                self.read_deadline = now.instant.checked_add(self.limits.body_timeout);
+                self.run_read_timer(Timer::Body, now.instant);
                 Ok((Event::Data(data), n))
             }
             Ok((Decoded::End(trailers), n)) => {
-                self.read = ReadState::Ended;
-                self.read_deadline = None;
+                self.end_request();
                 if self.write == WriteState::Done {
                     self.next_exchange(now.instant);
                 }
@@ -424,12 +440,11 @@ impl Connection {
         *budget = budget.saturating_sub(consumed as u64);
         if broken || over_budget {
             // The exchange is over; an unusable or too long remainder just closes.
-            self.read = ReadState::Closed;
-            self.read_deadline = None;
+            self.close_read();
             return (consumed, true);
         }
         if consumed > 0 {
-            self.read_deadline = now.checked_add(self.limits.body_timeout);
+            self.run_read_timer(Timer::Drain, now);
         }
         if finished {
             self.next_exchange(now);
@@ -489,79 +504,31 @@ impl Connection {
             self.out.extend_from_slice(message.as_bytes());
             self.out.push(b'\n');
         }
-        self.write = WriteState::Done;
-        self.read = ReadState::Closed;
-        self.read_deadline = None;
+        self.close_write();
+        self.close_read();
         err
-    }
-
-    /// Call before appending output: output that was empty starts its send timeout now.
-    fn output_starts(&mut self, now: Instant) {
-        if self.out_pos == self.out.len() {
-            self.send_progress = now;
-        }
-    }
-
-    fn start_exchange(&mut self, head: &RequestHead<'_>, _now: Now) {
-        self.version = head.version;
-        self.keep_alive = head.keep_alive;
-        self.head_request = head.method == Method::Head;
-        self.upgrade_requested = head.upgrade.is_some();
-        self.body_framing = head.framing;
-        self.continue_pending = head.expect_continue && head.framing != Framing::None;
-        self.head_scanned = 0;
-        self.line_checked = false;
-        self.line_scan = RequestLineScan::default();
-        self.write = WriteState::Ready;
-        self.read = ReadState::Body(match head.framing {
-            Framing::None => BodyReader::Length(0),
-            Framing::Length(n) => BodyReader::Length(n),
-            Framing::Chunked => BodyReader::Chunked(ChunkedDecoder::new()),
-        });
-        // The body timeout starts when the body is first waited for (`read_body`), not here:
-        // a request whose body is never pulled (or that has none) must not time out while its
-        // response is still being produced.
-        self.read_deadline = None;
-    }
-
-    /// Both sides of the exchange are complete: start the next one or close.
-    fn next_exchange(&mut self, now: Instant) {
-        if self.keep_alive {
-            self.read = ReadState::Head;
-            self.write = WriteState::Idle;
-            self.read_deadline = now.checked_add(self.limits.idle_timeout);
-        } else {
-            self.read = ReadState::Closed;
-            self.read_deadline = None;
-        }
-    }
-
-    /// The response is complete: settle the request side.
-    fn finish_exchange(&mut self, now: Instant) {
-        self.write = WriteState::Done;
-        let read = std::mem::replace(&mut self.read, ReadState::Closed);
-        self.read = match read {
-            ReadState::Ended => {
-                self.next_exchange(now);
-                return;
-            }
-            ReadState::Body(_) if !self.keep_alive || self.continue_pending => {
-                // The client may still be waiting for 100 Continue or the body is unwanted
-                // with the connection closing anyway: do not wait for it.
-                ReadState::Closed
-            }
-            ReadState::Body(reader) => {
-                self.read_deadline = now.checked_add(self.limits.body_timeout);
-                ReadState::Draining(reader, self.limits.max_drain)
-            }
-            other => other,
-        };
     }
 
     /// Starts the response to the current request. `Date` and the framing headers are added
     /// here; status and headers are validated first and nothing is written if they are not
     /// valid.
     pub fn send_response(&mut self, response: &Response<'_>, now: Now) -> Result<(), SendError> {
+        let (encoder, close) = self.check_response(response)?;
+        if close {
+            self.keep_alive = false;
+        }
+        self.write_response_head(response, close, now);
+        if response.status == 101 {
+            self.upgrade();
+        } else {
+            self.start_response_body(encoder);
+        }
+        Ok(())
+    }
+
+    /// Validates a response for the current request: its body's encoder, and whether the
+    /// connection closes after it.
+    fn check_response(&self, response: &Response<'_>) -> Result<(Encoder, bool), SendError> {
         match self.write {
             WriteState::Ready => {}
             WriteState::Idle | WriteState::Body(_) | WriteState::Done => {
@@ -617,10 +584,15 @@ impl Connection {
         if response.body == BodyKind::Stream && self.version == Version::Http10 {
             close = true;
         }
-        if close {
-            self.keep_alive = false;
-        }
+        Ok((encoder, close))
+    }
 
+    /// Queues a checked response head: status line, `Date`, the application's fields and the
+    /// framing and connection fields.
+    fn write_response_head(&mut self, response: &Response<'_>, close: bool, now: Now) {
+        let status = response.status;
+        let switching = status == 101;
+        let no_body_status = switching || status == 204;
         self.output_starts(now.instant);
         push_status_line(&mut self.out, status);
         push_header(&mut self.out, "Date", now.date.as_bytes());
@@ -653,15 +625,6 @@ impl Connection {
             }
         }
         self.out.extend_from_slice(b"\r\n");
-
-        if switching {
-            self.write = WriteState::Done;
-            self.read = ReadState::Upgraded;
-            self.read_deadline = None;
-            return Ok(());
-        }
-        self.write = WriteState::Body(encoder);
-        Ok(())
     }
 
     /// Appends response body bytes (framed as the head declared).
@@ -691,7 +654,7 @@ impl Connection {
             Encoder::UntilClose => self.out.extend_from_slice(data),
         }
         if was_empty && !data.is_empty() {
-            self.send_progress = now;
+            self.restart_send_timer(now);
         }
         Ok(())
     }
@@ -722,7 +685,7 @@ impl Connection {
             Encoder::Length(_) | Encoder::Discard => {}
         }
         if was_empty && self.out_pos != self.out.len() {
-            self.send_progress = now;
+            self.restart_send_timer(now);
         }
         self.finish_exchange(now);
         result
@@ -733,8 +696,7 @@ impl Connection {
     pub fn close_after_exchange(&mut self) {
         self.keep_alive = false;
         if matches!(self.read, ReadState::Head) && self.head_scanned == 0 {
-            self.read = ReadState::Closed;
-            self.read_deadline = None;
+            self.close_read();
         }
     }
 
@@ -752,9 +714,8 @@ impl Connection {
     /// connection closes so the peer sees an incomplete message.
     pub fn abort(&mut self) {
         self.keep_alive = false;
-        self.write = WriteState::Done;
-        self.read = ReadState::Closed;
-        self.read_deadline = None;
+        self.close_write();
+        self.close_read();
     }
 
     /// Sends a whole response with a body held in memory: head, body and end at once.
@@ -781,5 +742,144 @@ impl Connection {
             self.send_data(body, now.instant)?;
         }
         self.send_end(&[], now.instant)
+    }
+}
+
+/// Transitions: the only code that assigns the request side (`read`), the response side
+/// (`write`) or a timer.
+impl Connection {
+    /// No further input will be read.
+    fn close_read(&mut self) {
+        self.read = ReadState::Closed;
+        self.stop_read_timers();
+    }
+
+    /// The response side is finished (complete, failed or aborted).
+    fn close_write(&mut self) {
+        self.write = WriteState::Done;
+    }
+
+    /// A request head arrived: its body (possibly empty) is read next, its response awaited.
+    fn start_exchange(&mut self, head: &RequestHead<'_>) {
+        self.version = head.version;
+        self.keep_alive = head.keep_alive;
+        self.head_request = head.method == Method::Head;
+        self.upgrade_requested = head.upgrade.is_some();
+        self.body_framing = head.framing;
+        self.continue_pending = head.expect_continue && head.framing != Framing::None;
+        self.head_scanned = 0;
+        self.line_checked = false;
+        self.line_scan = RequestLineScan::default();
+        self.write = WriteState::Ready;
+        self.read = ReadState::Body(match head.framing {
+            Framing::None => BodyReader::Length(0),
+            Framing::Length(n) => BodyReader::Length(n),
+            Framing::Chunked => BodyReader::Chunked(ChunkedDecoder::new()),
+        });
+        // The body timeout starts when the body is first waited for (`read_body`), not here:
+        // a request whose body is never pulled (or that has none) must not time out while its
+        // response is still being produced.
+        self.stop_read_timers();
+    }
+
+    /// The request message is complete: the request side pauses until the response is.
+    fn end_request(&mut self) {
+        self.read = ReadState::Ended;
+        self.stop_read_timers();
+    }
+
+    /// Keep-alive: the next request head is awaited (for up to `idle_timeout`).
+    fn await_next_request(&mut self, now: Instant) {
+        self.read = ReadState::Head;
+        self.write = WriteState::Idle;
+        self.run_read_timer(Timer::Idle, now);
+    }
+
+    /// The response ended before the request body was read: discard it (up to `max_drain`).
+    fn start_draining(&mut self, now: Instant) {
+        if let ReadState::Body(reader) = std::mem::replace(&mut self.read, ReadState::Closed) {
+            self.read = ReadState::Draining(reader, self.limits.max_drain);
+            self.run_read_timer(Timer::Drain, now);
+        } else {
+            self.stop_read_timers();
+        }
+    }
+
+    /// A `101` was queued: the connection belongs to the new protocol.
+    fn upgrade(&mut self) {
+        self.write = WriteState::Done;
+        self.read = ReadState::Upgraded;
+        self.stop_read_timers();
+    }
+
+    /// The response head was queued: its body follows, framed by `encoder`.
+    fn start_response_body(&mut self, encoder: Encoder) {
+        self.write = WriteState::Body(encoder);
+    }
+
+    /// Both sides of the exchange are complete: start the next one or close.
+    fn next_exchange(&mut self, now: Instant) {
+        if self.keep_alive {
+            self.await_next_request(now);
+        } else {
+            self.close_read();
+        }
+    }
+
+    /// The response is complete: settle the request side.
+    fn finish_exchange(&mut self, now: Instant) {
+        self.close_write();
+        match self.read {
+            ReadState::Ended => self.next_exchange(now),
+            ReadState::Body(_) if !self.keep_alive || self.continue_pending => {
+                // The client may still be waiting for 100 Continue or the body is unwanted
+                // with the connection closing anyway: do not wait for it.
+                self.close_read();
+            }
+            ReadState::Body(_) => self.start_draining(now),
+            ReadState::Head | ReadState::Draining(..) | ReadState::Upgraded | ReadState::Closed => {
+            }
+        }
+    }
+
+    /// Runs the read timer `timer` from `now`; the other read timers stop.
+    fn run_read_timer(&mut self, timer: Timer, now: Instant) {
+        self.stop_read_timers();
+        let after = match timer {
+            Timer::Header => self.limits.header_timeout,
+            Timer::Idle => self.limits.idle_timeout,
+            Timer::Body | Timer::Drain => self.limits.body_timeout,
+            Timer::Send => self.limits.send_timeout,
+        };
+        self.timers.start(timer, now, after);
+    }
+
+    fn stop_read_timers(&mut self) {
+        for timer in READ_TIMERS {
+            self.timers.stop(timer);
+        }
+    }
+
+    /// Call before appending output: output that was empty starts its send timeout now.
+    fn output_starts(&mut self, now: Instant) {
+        if self.out_pos == self.out.len() {
+            self.restart_send_timer(now);
+        }
+    }
+
+    /// Output is pending since `now` (or the peer just took some).
+    fn restart_send_timer(&mut self, now: Instant) {
+        self.timers
+            .start(Timer::Send, now, self.limits.send_timeout);
+    }
+
+    /// The peer took output (or it was dropped): the send timeout restarts, or stops when
+    /// nothing is left.
+    fn output_taken(&mut self, now: Instant) {
+        if self.out_pos == self.out.len() {
+            self.timers.stop(Timer::Send);
+        } else {
+            self.restart_send_timer(now);
+        }
     }
 }

@@ -35,6 +35,7 @@ mod head;
 mod limits;
 mod response;
 mod syntax;
+mod timer;
 pub mod ws;
 
 pub use body::{ChunkedDecoder, Decoded};
