@@ -1,7 +1,8 @@
 //! Request body decoding: the chunked transfer coding (RFC 9112 section 7.1), strictly.
 
 use crate::error::Error;
-use crate::head::{parse_field_line, Headers};
+use crate::head::parse_field_line;
+use crate::headers::Headers;
 use crate::limits::Limits;
 use crate::syntax::{find_lf, is_tchar, parse_hex};
 
