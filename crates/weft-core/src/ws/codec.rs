@@ -6,12 +6,11 @@ use std::time::{Duration, Instant};
 use super::deflate::{Compressor, InflateLimit, Inflater, DEFLATE_TAIL, MIN_COMPRESSED_LEN};
 use super::error::{CloseCode, WsError, WsSendError};
 use super::frame::{
-    masking_key, payload_length, unmask, write_header, OpCode, FIN, MASKED, MAX_CONTROL_PAYLOAD,
-    RSV1, RSV2_RSV3,
+    masking_key, payload_length, unmask, OpCode, FIN, MASKED, MAX_CONTROL_PAYLOAD, RSV1, RSV2_RSV3,
 };
 use super::handshake::DeflateConfig;
+use super::link::{Link, Timeouts, Timer, IDLE_KEEP};
 use super::utf8::Utf8Validator;
-use crate::timer::{TimerName, TimerTable};
 
 /// Limits, extensions and timers of one WebSocket session.
 #[derive(Clone, Debug)]
@@ -72,21 +71,8 @@ pub enum WsEvent<'a> {
     Closed,
 }
 
-/// The payload of the pings sent when the peer is idle.
-const IDLE_PING_PAYLOAD: &[u8] = b"weft";
 /// The reason of the Close sent when an idle ping is not answered.
 const PING_TIMEOUT_REASON: &str = "ping timeout";
-/// The longest close reason that fits a control frame after the code.
-const MAX_CLOSE_REASON: usize = MAX_CONTROL_PAYLOAD - 2;
-/// A message or output buffer larger than this is released once it is empty. An idle session
-/// then holds little memory, and the next large message gets a buffer the allocator handed
-/// back recently (still in cache) instead of writing into this session's cold one: measured
-/// on 50 sessions echoing 16 KiB, server CPU per round trip fell from about 16 to 11 us.
-const IDLE_KEEP: usize = 4096;
-/// Consumed transmit bytes are removed from the front once there are this many (and they are
-/// at least half the buffer), so removal stays amortised.
-const COMPACT_AFTER: usize = 64 << 10;
-
 /// A frame whose header has been read and whose payload is being read.
 #[derive(Clone, Copy, Debug)]
 struct Frame {
@@ -115,162 +101,6 @@ enum Ready {
     Pong,
     Close(Option<CloseCode>),
     NeedData,
-}
-
-/// The deadlines of a session.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Timer {
-    /// No input for `ping_interval`: the session pings.
-    IdlePing,
-    /// The idle ping must be followed by input within `ping_timeout`, else Close 1001.
-    PingAnswer,
-    /// After our Close, the peer's must come within `close_timeout`.
-    Close,
-    /// Queued output must be taken by the peer within `send_timeout` (restarts with each write).
-    Send,
-}
-
-impl TimerName for Timer {
-    fn index(self) -> usize {
-        self as usize
-    }
-}
-
-/// The durations of the session's timers (from [`WsConfig`]).
-#[derive(Clone, Copy, Debug)]
-struct Timeouts {
-    ping_interval: Option<Duration>,
-    ping_timeout: Duration,
-    close_timeout: Duration,
-    send_timeout: Duration,
-}
-
-/// The sending side and the session's life: the transmit buffer, whether a Close went out,
-/// whether the session is over and why, and the timers. Kept apart from the receive buffers so
-/// that an event borrowing a message can be returned while a failure is recorded here.
-///
-/// Its methods are the session's transitions: the only code that assigns `close_sent`,
-/// `closed`, `error` or a timer.
-#[derive(Debug)]
-struct Link {
-    /// Queued bytes; those before `sent` were already transmitted.
-    out: Vec<u8>,
-    sent: usize,
-    close_sent: bool,
-    closed: bool,
-    error: Option<WsError>,
-    /// The time of the call in progress (every public method that can queue output sets it).
-    now: Instant,
-    timeouts: Timeouts,
-    timers: TimerTable<Timer, 4>,
-}
-
-impl Link {
-    /// Call before queueing output: output that was empty starts its send timeout now.
-    fn output_starts(&mut self) {
-        if self.sent == self.out.len() {
-            self.timers
-                .start(Timer::Send, self.now, self.timeouts.send_timeout);
-        }
-    }
-
-    /// `n` queued bytes were written at `now`: the send timeout restarts, or stops when
-    /// nothing is left.
-    fn output_taken(&mut self, n: usize, now: Instant) {
-        self.sent = self.sent.saturating_add(n).min(self.out.len());
-        if self.sent == self.out.len() {
-            self.timers.stop(Timer::Send);
-            self.out.clear();
-            self.sent = 0;
-            if self.out.capacity() > IDLE_KEEP {
-                self.out = Vec::new();
-            }
-        } else {
-            self.timers
-                .start(Timer::Send, now, self.timeouts.send_timeout);
-            if self.sent >= COMPACT_AFTER && self.sent * 2 >= self.out.len() {
-                self.out.drain(..self.sent);
-                self.sent = 0;
-            }
-        }
-    }
-
-    /// The queued output will never be taken: it is dropped.
-    fn drop_output(&mut self) {
-        self.out = Vec::new();
-        self.sent = 0;
-        self.timers.stop(Timer::Send);
-    }
-
-    /// Input arrived: the peer is alive, the idle ping waits again.
-    fn input_arrived(&mut self) {
-        if !self.close_sent {
-            self.timers.stop(Timer::PingAnswer);
-            let idle = self.timeouts.ping_interval;
-            self.timers.set(
-                Timer::IdlePing,
-                idle.and_then(|idle| self.now.checked_add(idle)),
-            );
-        }
-    }
-
-    /// Pings an idle peer and waits for any input in answer.
-    fn send_idle_ping(&mut self) {
-        self.write_frame(OpCode::Ping, false, IDLE_PING_PAYLOAD);
-        self.timers.stop(Timer::IdlePing);
-        self.timers
-            .start(Timer::PingAnswer, self.now, self.timeouts.ping_timeout);
-    }
-
-    /// Starts the closing handshake: a Close, then up to `close_timeout` for the peer's.
-    fn start_close(&mut self, code: CloseCode, reason: &str) {
-        self.write_close(code, reason);
-        self.timers
-            .start(Timer::Close, self.now, self.timeouts.close_timeout);
-    }
-
-    /// The session is over: nothing more is read or sent (queued output still goes out,
-    /// within the send timeout).
-    fn end(&mut self) {
-        self.closed = true;
-        self.timers.stop(Timer::IdlePing);
-        self.timers.stop(Timer::PingAnswer);
-        self.timers.stop(Timer::Close);
-    }
-
-    fn write_frame(&mut self, opcode: OpCode, rsv1: bool, payload: &[u8]) {
-        self.output_starts();
-        self.out.reserve(payload.len() + 10);
-        write_header(&mut self.out, opcode, rsv1, payload.len());
-        self.out.extend_from_slice(payload);
-    }
-
-    /// Queues a Close frame (the reason cut to fit, at a character boundary).
-    fn write_close(&mut self, code: CloseCode, reason: &str) {
-        let mut end = reason.len().min(MAX_CLOSE_REASON);
-        while !reason.is_char_boundary(end) {
-            end -= 1;
-        }
-        let reason = reason.get(..end).unwrap_or("");
-        self.output_starts();
-        let [high, low] = code.as_u16().to_be_bytes();
-        write_header(&mut self.out, OpCode::Close, false, 2 + reason.len());
-        self.out.extend_from_slice(&[high, low]);
-        self.out.extend_from_slice(reason.as_bytes());
-        self.close_sent = true;
-        self.timers.stop(Timer::IdlePing);
-        self.timers.stop(Timer::PingAnswer);
-    }
-
-    /// Fails the connection (RFC 6455 section 7.1.7): a Close with the error's code, unless one
-    /// was sent already, and the session is over.
-    fn fail(&mut self, error: WsError) {
-        if !self.close_sent {
-            self.write_close(error.close_code(), error.reason());
-        }
-        self.error = Some(error);
-        self.end();
-    }
 }
 
 /// One WebSocket session (server side), from right after the `101` response.
@@ -345,16 +175,7 @@ impl WebSocket {
             scratch: Vec::new(),
             inflater: Inflater::default(),
             compressor: Compressor::default(),
-            link: Link {
-                out: Vec::new(),
-                sent: 0,
-                close_sent: false,
-                closed: false,
-                error: None,
-                now,
-                timeouts,
-                timers: TimerTable::default(),
-            },
+            link: Link::new(now, timeouts),
             held: 0,
             message_budget: usize::MAX,
         };
@@ -521,47 +342,18 @@ impl WebSocket {
         let Some((len, header_len)) = payload_length(input) else {
             return Ok(None);
         };
-        if len >> 63 != 0 {
-            return Err(WsError::LengthHighBit);
-        }
-        if len > self.config.max_frame as u64 {
-            return Err(WsError::FrameTooLarge);
-        }
         let compressed = if opcode == OpCode::Continuation {
             self.message_compressed
         } else {
             rsv1
         };
-        if !control
-            && !compressed
-            && self.message.len() as u64 + len > self.config.max_message as u64
-        {
-            return Err(WsError::MessageTooLarge);
-        }
-        if !control && !compressed && self.message.len() as u64 + len > self.message_budget as u64 {
-            return Err(WsError::OverBudget);
-        }
+        // A plain data frame's bytes go straight into the message: its limits apply now.
+        let plain = !control && !compressed;
+        self.check_length(len, plain)?;
         let Some(key) = masking_key(input, header_len) else {
             return Ok(None);
         };
-        if !control && !compressed && self.message.is_empty() {
-            // A message's first frame: room for exactly what it announces (checked against
-            // both limits above), rather than doubling up to twice that as it arrives.
-            // Reserving touches no page, so an announced length costs nothing until sent.
-            self.message
-                .reserve_exact(usize::try_from(len).unwrap_or(0));
-        }
-        if control {
-            self.control.clear();
-        } else if data {
-            self.message_kind = Some(if opcode == OpCode::Text {
-                MessageKind::Text
-            } else {
-                MessageKind::Binary
-            });
-            self.message_compressed = rsv1;
-            self.utf8.reset();
-        }
+        self.start_frame(opcode, rsv1, len, plain);
         let frame = Frame {
             opcode,
             fin,
@@ -570,6 +362,47 @@ impl WebSocket {
             offset: 0,
         };
         Ok(Some((frame, header_len)))
+    }
+
+    /// Checks a frame's announced payload length: against `max_frame`, and for a plain (not
+    /// compressed) data frame, the message it makes against `max_message` and the budget.
+    fn check_length(&self, len: u64, plain: bool) -> Result<(), WsError> {
+        if len >> 63 != 0 {
+            return Err(WsError::LengthHighBit);
+        }
+        if len > self.config.max_frame as u64 {
+            return Err(WsError::FrameTooLarge);
+        }
+        let message = self.message.len() as u64 + len;
+        if plain && message > self.config.max_message as u64 {
+            return Err(WsError::MessageTooLarge);
+        }
+        if plain && message > self.message_budget as u64 {
+            return Err(WsError::OverBudget);
+        }
+        Ok(())
+    }
+
+    /// A frame header was accepted: prepares the buffers for its payload.
+    fn start_frame(&mut self, opcode: OpCode, rsv1: bool, len: u64, plain: bool) {
+        if plain && self.message.is_empty() {
+            // A message's first frame: room for exactly what it announces (checked against
+            // both limits), rather than doubling up to twice that as it arrives. Reserving
+            // touches no page, so an announced length costs nothing until sent.
+            self.message
+                .reserve_exact(usize::try_from(len).unwrap_or(0));
+        }
+        if opcode.is_control() {
+            self.control.clear();
+        } else if opcode.starts_message() {
+            self.message_kind = Some(if opcode == OpCode::Text {
+                MessageKind::Text
+            } else {
+                MessageKind::Binary
+            });
+            self.message_compressed = rsv1;
+            self.utf8.reset();
+        }
     }
 
     /// Unmasks (and inflates) one piece of a frame's payload into the message or control

@@ -19,6 +19,7 @@ mod error;
 mod extension;
 mod frame;
 mod handshake;
+mod link;
 mod utf8;
 
 pub use codec::{WebSocket, WsConfig, WsEvent};
