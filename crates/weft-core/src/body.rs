@@ -110,6 +110,7 @@ fn valid_extensions(mut s: &[u8]) -> bool {
 }
 
 impl ChunkedDecoder {
+    /// A decoder at the start of a chunked body.
     pub fn new() -> ChunkedDecoder {
         ChunkedDecoder {
             state: ChunkState::Size,

@@ -17,15 +17,25 @@ use crate::syntax::{
 /// answer (405 or 501).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method<'a> {
+    /// `GET`.
     Get,
+    /// `HEAD`.
     Head,
+    /// `POST`.
     Post,
+    /// `PUT`.
     Put,
+    /// `PATCH`.
     Patch,
+    /// `DELETE`.
     Delete,
+    /// `OPTIONS`.
     Options,
+    /// `CONNECT`.
     Connect,
+    /// `TRACE`.
     Trace,
+    /// Any other method token, as sent (case-sensitive).
     Other(&'a str),
 }
 
@@ -68,11 +78,14 @@ impl<'a> Method<'a> {
 /// versions are refused with 505.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Version {
+    /// `HTTP/1.0`.
     Http10,
+    /// `HTTP/1.1` (or a higher HTTP/1 minor version).
     Http11,
 }
 
 impl Version {
+    /// The version as written in a status line (`HTTP/1.0`, `HTTP/1.1`).
     pub fn as_str(self) -> &'static str {
         match self {
             Version::Http10 => "HTTP/1.0",
@@ -96,11 +109,14 @@ pub enum Framing {
 /// A parsed request head. Everything borrows from the buffer it was parsed from.
 #[derive(Clone, Copy, Debug)]
 pub struct RequestHead<'a> {
+    /// The request method.
     pub method: Method<'a>,
     /// The request target exactly as sent (origin-form, absolute-form, authority-form for
     /// CONNECT, or `*` for OPTIONS).
     pub target: &'a str,
+    /// The protocol version.
     pub version: Version,
+    /// The header section.
     pub headers: Headers<'a>,
     /// How the body is delimited.
     pub framing: Framing,

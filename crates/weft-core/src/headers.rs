@@ -7,14 +7,17 @@ use crate::syntax::{position_of, short_position_of, trim_field_value};
 /// trimmed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Header<'a> {
+    /// The field name as sent (a token; compare it case-insensitively).
     pub name: &'a str,
+    /// The field value, without surrounding whitespace.
     pub value: &'a [u8],
 }
 
-/// A validated header (or trailer) section, kept as the raw bytes of its lines and, for the
-/// first [`INDEXED_FIELDS`] fields, where each line ends and how long its name is. Iterating and
-/// lookups read that index; fields beyond it are found by re-splitting the lines. Nothing is
-/// allocated.
+/// A validated header (or trailer) section, borrowed from the caller's buffer: its fields in
+/// order, iterated and looked up (case-insensitively) without allocating.
+//
+// Kept as the raw bytes of its lines and, for the first `INDEXED_FIELDS` fields, where each
+// line ends and how long its name is; fields beyond the index are found by re-splitting.
 #[derive(Clone, Copy, Default)]
 pub struct Headers<'a> {
     raw: &'a [u8],
@@ -123,6 +126,7 @@ impl<'a> Headers<'a> {
         self.count
     }
 
+    /// True when the section has no fields.
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }

@@ -20,6 +20,7 @@
 //!
 //! Errors are typed ([`Error`]), carry the status to answer with, and are sticky.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 #![deny(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -207,6 +207,7 @@ impl Connection {
     }
 
     /// Bytes waiting to be written to the peer.
+    #[must_use = "queued bytes must be written to the peer"]
     pub fn transmit(&self) -> &[u8] {
         self.out.get(self.out_pos..).unwrap_or(&[])
     }
@@ -234,6 +235,7 @@ impl Connection {
     }
 
     /// The next deadline, if any: call [`Connection::handle_timeout`] when it passes.
+    #[must_use = "the deadline must be armed as a timer"]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.next()
     }
@@ -269,6 +271,7 @@ impl Connection {
     /// Processes input: `input` is every unconsumed byte the driver holds (it must not skip
     /// any). Returns the next event and how many bytes of `input` it consumed; the driver
     /// removes those from its buffer after handling the event.
+    #[must_use = "the event must be handled and the consumed bytes removed from the input"]
     pub fn next_event<'a>(
         &mut self,
         input: &'a [u8],

@@ -220,6 +220,7 @@ impl WebSocket {
     /// consumed; the caller removes them and calls again until [`WsEvent::NeedData`] or
     /// [`WsEvent::Closed`]. After an error every later call returns the same error (the Close
     /// frame carrying its code is already queued, and the session is closed).
+    #[must_use = "the event must be handled and the consumed bytes removed from the input"]
     pub fn next_event(
         &mut self,
         input: &[u8],
@@ -583,6 +584,7 @@ impl WebSocket {
     }
 
     /// Bytes waiting to be written to the peer.
+    #[must_use = "queued bytes must be written to the peer"]
     pub fn transmit(&self) -> &[u8] {
         self.link.out.get(self.link.sent..).unwrap_or(&[])
     }
@@ -599,6 +601,7 @@ impl WebSocket {
     /// The earliest deadline: the idle ping, the ping's answer, the peer's Close, or the peer
     /// taking queued output (the send timeout). `None` once the session is over and its
     /// output is written or dropped.
+    #[must_use = "the deadline must be armed as a timer"]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.link.timers.next()
     }
