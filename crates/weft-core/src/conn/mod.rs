@@ -13,10 +13,10 @@
 //! All state changes live in one place: the named transitions in the second `impl Connection`
 //! block (`close_read`, `close_write`, `start_exchange`, `end_request`, `await_next_request`,
 //! `start_draining`, `upgrade`, `start_response_body`, `next_exchange`, `finish_exchange`, and
-//! for deadlines `run_read_timer`, `output_starts`, `restart_send_timer`, `output_taken`) are
-//! the only code that assigns the request side, the response side or a deadline. Every
-//! deadline is a named `Timer` in one `TimerTable`; [`Connection::poll_timeout`] is the
-//! earliest.
+//! for deadlines `run_read_timer`, `output_starts`, `restart_send_timer`, `output_taken`,
+//! `drop_output`) are the only code that assigns the request side, the response side or a
+//! deadline. Every deadline is a named `Timer` in one `TimerTable`;
+//! [`Connection::poll_timeout`] is the earliest.
 //!
 //! Time parameters: methods that may write a response head (and so a `Date`) take [`Now`];
 //! the others take the monotonic [`Instant`] only.
@@ -246,9 +246,7 @@ impl Connection {
             // The peer stopped reading: drop what it will never take and end the response
             // for good, so nothing produced later can follow the dropped bytes (the peer
             // sees an exact prefix, then the close).
-            self.out.clear();
-            self.out_pos = 0;
-            self.output_taken(now.instant);
+            self.drop_output();
             self.abort();
             return;
         }
@@ -669,8 +667,14 @@ impl Connection {
             .start(Timer::Send, now, self.limits.send_timeout);
     }
 
-    /// The peer took output (or it was dropped): the send timeout restarts, or stops when
-    /// nothing is left.
+    /// The peer will never take the queued output: it is dropped.
+    fn drop_output(&mut self) {
+        self.out.clear();
+        self.out_pos = 0;
+        self.timers.stop(Timer::Send);
+    }
+
+    /// The peer took output: the send timeout restarts, or stops when nothing is left.
     fn output_taken(&mut self, now: Instant) {
         if self.out_pos == self.out.len() {
             self.timers.stop(Timer::Send);
