@@ -75,7 +75,9 @@ fn pump(ws: &mut WebSocket, buf: &mut Vec<u8>, now: Instant, events: &mut Vec<Ev
                     }
                     WsEvent::Ping(p) => Some(Ev::Ping(p.to_vec())),
                     WsEvent::Pong(p) => Some(Ev::Pong(p.to_vec())),
-                    WsEvent::Close { code, reason } => Some(Ev::Close(code, reason.to_owned())),
+                    WsEvent::Close { code, reason } => {
+                        Some(Ev::Close(code.map(u16::from), reason.to_owned()))
+                    }
                     WsEvent::NeedData => None,
                     WsEvent::Closed => Some(Ev::Closed),
                 };

@@ -1,7 +1,8 @@
 //! Request body decoding: the chunked transfer coding (RFC 9112 section 7.1), strictly.
 
 use crate::error::Error;
-use crate::head::{parse_field_line, Headers};
+use crate::head::parse_field_line;
+use crate::headers::Headers;
 use crate::limits::Limits;
 use crate::syntax::{find_lf, is_tchar, parse_hex};
 
@@ -109,6 +110,7 @@ fn valid_extensions(mut s: &[u8]) -> bool {
 }
 
 impl ChunkedDecoder {
+    /// A decoder at the start of a chunked body.
     pub fn new() -> ChunkedDecoder {
         ChunkedDecoder {
             state: ChunkState::Size,
@@ -133,42 +135,10 @@ impl ChunkedDecoder {
         loop {
             let rest = input.get(consumed..).unwrap_or(&[]);
             match self.state {
-                ChunkState::Size => {
-                    let Some(lf) = find_lf(rest) else {
-                        if rest.len() > limits.max_chunk_line {
-                            return Err(Error::BadChunk);
-                        }
-                        return Ok((Decoded::NeedData, consumed));
-                    };
-                    if lf + 1 > limits.max_chunk_line {
-                        return Err(Error::BadChunk);
-                    }
-                    let line = rest.get(..lf).unwrap_or(&[]);
-                    let line = line.strip_suffix(b"\r").ok_or(Error::BadChunk)?;
-                    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
-                    let (size, ext) = line.split_at_checked(digits).ok_or(Error::BadChunk)?;
-                    let size = parse_hex(size).ok_or(Error::BadChunk)?;
-                    if !valid_extensions(ext) {
-                        return Err(Error::BadChunk);
-                    }
-                    self.ext_total += ext.len();
-                    if self.ext_total > limits.max_chunk_ext_total {
-                        return Err(Error::BadChunk);
-                    }
-                    self.body_len = self.body_len.checked_add(size).ok_or(Error::BodyTooLarge)?;
-                    if self.body_len > limits.max_body {
-                        return Err(Error::BodyTooLarge);
-                    }
-                    consumed += lf + 1;
-                    self.state = if size == 0 {
-                        ChunkState::Trailers {
-                            scanned: 0,
-                            fields: 0,
-                        }
-                    } else {
-                        ChunkState::Data(size)
-                    };
-                }
+                ChunkState::Size => match self.size_line(rest, limits)? {
+                    Some(n) => consumed += n,
+                    None => return Ok((Decoded::NeedData, consumed)),
+                },
                 ChunkState::Data(remaining) => {
                     if rest.is_empty() {
                         return Ok((Decoded::NeedData, consumed));
@@ -193,38 +163,91 @@ impl ChunkedDecoder {
                     [] | [b'\r'] => return Ok((Decoded::NeedData, consumed)),
                     _ => return Err(Error::BadChunk),
                 },
-                ChunkState::Trailers {
-                    mut scanned,
-                    mut fields,
-                } => loop {
-                    let tail = rest.get(scanned..).unwrap_or(&[]);
-                    let Some(lf) = find_lf(tail) else {
-                        // Refused only once no line end can keep the section within the limit
-                        // (the check below), so the answer does not depend on how the input
-                        // was split.
-                        if rest.len() > limits.max_trailers.saturating_add(1) {
-                            return Err(Error::TrailersTooLarge);
-                        }
-                        self.state = ChunkState::Trailers { scanned, fields };
-                        return Ok((Decoded::NeedData, consumed));
-                    };
-                    if scanned + lf + 1 > limits.max_trailers.saturating_add(2) {
-                        return Err(Error::TrailersTooLarge);
-                    }
-                    let line = tail.get(..lf).unwrap_or(&[]);
-                    let line = line.strip_suffix(b"\r").ok_or(Error::BadTrailer)?;
-                    if line.is_empty() {
-                        let raw = rest.get(..scanned).unwrap_or(&[]);
-                        self.state = ChunkState::Done;
-                        let trailers = Headers::from_validated(raw, fields);
-                        return Ok((Decoded::End(trailers), consumed + scanned + lf + 1));
-                    }
-                    parse_field_line(line, Error::BadTrailer)?;
-                    fields += 1;
-                    scanned += lf + 1;
-                },
+                ChunkState::Trailers { scanned, fields } => {
+                    return Ok(match self.trailers(rest, scanned, fields, limits)? {
+                        Some((trailers, n)) => (Decoded::End(trailers), consumed + n),
+                        None => (Decoded::NeedData, consumed),
+                    });
+                }
                 ChunkState::Done => return Ok((Decoded::End(Headers::default()), consumed)),
             }
+        }
+    }
+
+    /// Reads a chunk-size line (RFC 9112 section 7.1): the bytes it took, `None` while it is
+    /// incomplete.
+    fn size_line(&mut self, rest: &[u8], limits: &Limits) -> Result<Option<usize>, Error> {
+        let Some(lf) = find_lf(rest) else {
+            if rest.len() > limits.max_chunk_line {
+                return Err(Error::BadChunk);
+            }
+            return Ok(None);
+        };
+        if lf + 1 > limits.max_chunk_line {
+            return Err(Error::BadChunk);
+        }
+        let line = rest.get(..lf).unwrap_or(&[]);
+        let line = line.strip_suffix(b"\r").ok_or(Error::BadChunk)?;
+        let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+        let (size, ext) = line.split_at_checked(digits).ok_or(Error::BadChunk)?;
+        let size = parse_hex(size).ok_or(Error::BadChunk)?;
+        if !valid_extensions(ext) {
+            return Err(Error::BadChunk);
+        }
+        self.ext_total += ext.len();
+        if self.ext_total > limits.max_chunk_ext_total {
+            return Err(Error::BadChunk);
+        }
+        self.body_len = self.body_len.checked_add(size).ok_or(Error::BodyTooLarge)?;
+        if self.body_len > limits.max_body {
+            return Err(Error::BodyTooLarge);
+        }
+        self.state = if size == 0 {
+            ChunkState::Trailers {
+                scanned: 0,
+                fields: 0,
+            }
+        } else {
+            ChunkState::Data(size)
+        };
+        Ok(Some(lf + 1))
+    }
+
+    /// Reads the trailer section (RFC 9112 section 7.1.2) from `scanned` bytes on (`fields`
+    /// fields so far): the trailers and the bytes they took, `None` while incomplete.
+    fn trailers<'a>(
+        &mut self,
+        rest: &'a [u8],
+        mut scanned: usize,
+        mut fields: usize,
+        limits: &Limits,
+    ) -> Result<Option<(Headers<'a>, usize)>, Error> {
+        loop {
+            let tail = rest.get(scanned..).unwrap_or(&[]);
+            let Some(lf) = find_lf(tail) else {
+                // Refused only once no line end can keep the section within the limit
+                // (the check below), so the answer does not depend on how the input
+                // was split.
+                if rest.len() > limits.max_trailers.saturating_add(1) {
+                    return Err(Error::TrailersTooLarge);
+                }
+                self.state = ChunkState::Trailers { scanned, fields };
+                return Ok(None);
+            };
+            if scanned + lf + 1 > limits.max_trailers.saturating_add(2) {
+                return Err(Error::TrailersTooLarge);
+            }
+            let line = tail.get(..lf).unwrap_or(&[]);
+            let line = line.strip_suffix(b"\r").ok_or(Error::BadTrailer)?;
+            if line.is_empty() {
+                let raw = rest.get(..scanned).unwrap_or(&[]);
+                self.state = ChunkState::Done;
+                let trailers = Headers::from_validated(raw, fields);
+                return Ok(Some((trailers, scanned + lf + 1)));
+            }
+            parse_field_line(line, Error::BadTrailer)?;
+            fields += 1;
+            scanned += lf + 1;
         }
     }
 }

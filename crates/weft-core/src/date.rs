@@ -36,6 +36,7 @@ impl Default for DateCache {
 }
 
 impl DateCache {
+    /// An empty cache (the first call formats the date).
     pub fn new() -> DateCache {
         DateCache {
             second: None,
@@ -61,7 +62,9 @@ impl DateCache {
 /// wall-clock date for responses.
 #[derive(Clone, Copy, Debug)]
 pub struct Now {
+    /// The monotonic clock, for deadlines.
     pub instant: Instant,
+    /// The wall-clock date, formatted for the `Date` field.
     pub date: HttpDate,
 }
 

@@ -20,6 +20,7 @@
 //!
 //! Errors are typed ([`Error`]), carry the status to answer with, and are sticky.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 #![deny(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -32,16 +33,20 @@ mod conn;
 mod date;
 mod error;
 mod head;
+mod headers;
 mod limits;
+mod request_line;
 mod response;
 mod syntax;
+mod timer;
 pub mod ws;
 
 pub use body::{ChunkedDecoder, Decoded};
 pub use conn::{Connection, Event};
 pub use date::{DateCache, HttpDate, Now};
 pub use error::{Error, SendError};
-pub use head::{parse_request_head, Framing, Header, Headers, Method, RequestHead, Version};
+pub use head::{parse_request_head, Framing, Method, RequestHead, Version};
+pub use headers::{Header, HeaderIter, Headers};
 pub use limits::Limits;
 pub use response::{reason_phrase, BodyKind, Response};
 /// RFC 9110 section 5.6 grammar helpers, shared with the application layer.

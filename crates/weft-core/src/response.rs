@@ -19,8 +19,11 @@ pub enum BodyKind {
 /// here is honoured.
 #[derive(Clone, Copy, Debug)]
 pub struct Response<'a> {
+    /// The status code (101 or 200-599).
     pub status: u16,
+    /// The application's fields, written in order after `Date`.
     pub headers: &'a [(&'a str, &'a [u8])],
+    /// How the body is sent; the core writes the framing fields from it.
     pub body: BodyKind,
 }
 

@@ -36,8 +36,8 @@ fn run_budget(config: &WsConfig, budget: usize, input: &[u8], step: usize) -> (O
                     let frames = server_frames(ws.transmit());
                     let close = frames.last().expect("a Close");
                     assert_eq!(close.opcode, 0x8);
-                    assert_eq!(close.payload[..2], err.code.to_be_bytes());
-                    return (Some(err.code), messages);
+                    assert_eq!(close.payload[..2], err.close_code().as_u16().to_be_bytes());
+                    return (Some(err.close_code().as_u16()), messages);
                 }
                 Ok((event, n)) => {
                     let done = matches!(event, WsEvent::NeedData | WsEvent::Closed);

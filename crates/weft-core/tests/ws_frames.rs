@@ -6,7 +6,7 @@ mod ws_support;
 
 use std::time::Instant;
 
-use weft_core::ws::{WebSocket, WsConfig, WsEvent, WsSendError};
+use weft_core::ws::{CloseCode, WebSocket, WsConfig, WsError, WsEvent, WsSendError};
 use ws_support::*;
 
 fn binary(b: &[u8]) -> Ev {
@@ -499,10 +499,38 @@ fn incomplete_header_is_left_unconsumed() {
 fn errors_are_sticky_and_displayed() {
     let mut ws = WebSocket::new(WsConfig::default(), Instant::now());
     let err = ws.next_event(&[0x83], Instant::now()).unwrap_err();
-    assert_eq!(err.code, 1002);
+    assert_eq!(err, WsError::ReservedOpcode);
+    assert_eq!(err.close_code(), CloseCode::PROTOCOL_ERROR);
+    assert_eq!(err.reason(), "reserved opcode");
     assert_eq!(ws.next_event(&text_frame("x"), Instant::now()), Err(err));
     assert!(ws.is_closed());
     assert!(ws.is_closing());
     assert!(err.to_string().contains("1002"));
     assert!(!WsSendError::Closed.to_string().is_empty());
+}
+
+#[test]
+fn errors_are_typed_with_their_close_codes() {
+    let cases = [
+        (WsError::Unmasked, 1002),
+        (WsError::FrameTooLarge, 1009),
+        (WsError::MessageTooLarge, 1009),
+        (WsError::InvalidUtf8, 1007),
+        (WsError::InvalidCompressedData, 1007),
+        (WsError::OverBudget, 1013),
+    ];
+    for (err, code) in cases {
+        assert_eq!(u16::from(err.close_code()), code, "{err}");
+        assert!(!err.reason().is_empty());
+        assert_eq!(
+            err.to_string(),
+            format!("websocket error {code}: {}", err.reason())
+        );
+    }
+    let mut ws = WebSocket::new(WsConfig::default(), Instant::now());
+    // An unmasked text frame.
+    let err = ws.next_event(&[0x81, 0x00], Instant::now()).unwrap_err();
+    assert!(matches!(err, WsError::Unmasked));
+    assert!(CloseCode::NORMAL.is_allowed() && !CloseCode::new(1005).is_allowed());
+    assert_eq!(CloseCode::from(4000).as_u16(), 4000);
 }

@@ -222,3 +222,26 @@ fn close_timeout_drops_unread_output() {
     assert!(ws.is_closed());
     assert!(ws.transmit().is_empty());
 }
+
+#[test]
+fn unbounded_timeouts_mean_never() {
+    use std::time::Instant;
+    use weft_core::ws::{CloseCode, WebSocket};
+    let config = WsConfig {
+        ping_interval: Some(Duration::MAX),
+        ping_timeout: Duration::MAX,
+        close_timeout: Duration::MAX,
+        send_timeout: Duration::MAX,
+        ..WsConfig::default()
+    };
+    let start = Instant::now();
+    let mut ws = WebSocket::new(config, start);
+    assert_eq!(ws.poll_timeout(), None);
+    ws.send_text("queued and never taken", start).unwrap();
+    ws.close(CloseCode::NORMAL, "bye", start);
+    assert_eq!(ws.poll_timeout(), None);
+    ws.handle_timeout(start + secs(1_000_000));
+    assert!(!ws.is_closed());
+    assert!(ws.is_closing());
+    assert!(!ws.transmit().is_empty());
+}

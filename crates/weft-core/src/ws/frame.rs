@@ -1,12 +1,40 @@
 //! Frame headers (RFC 6455 section 5.2) and masking (section 5.3).
 
-/// Opcodes (RFC 6455 section 5.2).
-pub(crate) const OP_CONTINUATION: u8 = 0x0;
-pub(crate) const OP_TEXT: u8 = 0x1;
-pub(crate) const OP_BINARY: u8 = 0x2;
-pub(crate) const OP_CLOSE: u8 = 0x8;
-pub(crate) const OP_PING: u8 = 0x9;
-pub(crate) const OP_PONG: u8 = 0xA;
+/// A frame opcode (RFC 6455 section 5.2); the reserved ones are not representable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OpCode {
+    Continuation = 0x0,
+    Text = 0x1,
+    Binary = 0x2,
+    Close = 0x8,
+    Ping = 0x9,
+    Pong = 0xA,
+}
+
+impl OpCode {
+    /// The opcode in the low four bits of a frame's first byte; `None` when reserved.
+    pub(crate) fn from_bits(first: u8) -> Option<OpCode> {
+        match first & 0x0F {
+            0x0 => Some(OpCode::Continuation),
+            0x1 => Some(OpCode::Text),
+            0x2 => Some(OpCode::Binary),
+            0x8 => Some(OpCode::Close),
+            0x9 => Some(OpCode::Ping),
+            0xA => Some(OpCode::Pong),
+            _ => None,
+        }
+    }
+
+    /// Close, Ping or Pong.
+    pub(crate) fn is_control(self) -> bool {
+        (self as u8) & 0x8 != 0
+    }
+
+    /// Text or Binary: the first frame of a data message.
+    pub(crate) fn starts_message(self) -> bool {
+        matches!(self, OpCode::Text | OpCode::Binary)
+    }
+}
 
 /// The first header byte's flag bits.
 pub(crate) const FIN: u8 = 0x80;
@@ -17,11 +45,6 @@ pub(crate) const MASKED: u8 = 0x80;
 
 /// Largest payload of a control frame.
 pub(crate) const MAX_CONTROL_PAYLOAD: usize = 125;
-
-/// Is `opcode` a control opcode (Close, Ping, Pong and the reserved 0xB-0xF)?
-pub(crate) fn is_control(opcode: u8) -> bool {
-    opcode & 0x8 != 0
-}
 
 /// The payload length field of a frame header, once its bytes are there: the length and the
 /// header's total size (mask key included), or `None` while bytes are missing. Non-minimal
@@ -75,8 +98,8 @@ pub(crate) fn unmask(data: &mut [u8], key: [u8; 4], offset: usize) {
 }
 
 /// Appends an unmasked server frame header (FIN set) for a payload of `len` bytes.
-pub(crate) fn write_header(out: &mut Vec<u8>, opcode: u8, rsv1: bool, len: usize) {
-    let first = FIN | if rsv1 { RSV1 } else { 0 } | opcode;
+pub(crate) fn write_header(out: &mut Vec<u8>, opcode: OpCode, rsv1: bool, len: usize) {
+    let first = FIN | if rsv1 { RSV1 } else { 0 } | opcode as u8;
     if len < 126 {
         out.extend_from_slice(&[first, len as u8]);
     } else if let Ok(short) = u16::try_from(len) {

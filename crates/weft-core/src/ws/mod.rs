@@ -14,12 +14,16 @@
 //!   true and the transmit buffer is empty.
 
 mod codec;
+mod deflate;
+mod error;
 mod extension;
 mod frame;
 mod handshake;
+mod link;
 mod utf8;
 
-pub use codec::{WebSocket, WsConfig, WsError, WsEvent, WsSendError};
+pub use codec::{WebSocket, WsConfig, WsEvent};
+pub use error::{CloseCode, WsError, WsSendError};
 pub use handshake::{
     accept_key, check_handshake, DeflateConfig, Handshake, HandshakeError, HandshakeOptions,
 };

@@ -32,7 +32,7 @@ pub fn text(s: &str) -> Ev {
 }
 
 pub fn error(code: u16) -> impl Fn(&Ev) -> bool {
-    move |ev| matches!(ev, Ev::Error(e) if e.code == code)
+    move |ev| matches!(ev, Ev::Error(e) if e.close_code().as_u16() == code)
 }
 
 pub struct WsHarness {
@@ -86,7 +86,7 @@ impl WsHarness {
                         WsEvent::Ping(p) => Some(Ev::Ping(p.to_vec())),
                         WsEvent::Pong(p) => Some(Ev::Pong(p.to_vec())),
                         WsEvent::Close { code, reason } => {
-                            Some(Ev::Close(code, reason.to_string()))
+                            Some(Ev::Close(code.map(u16::from), reason.to_string()))
                         }
                         WsEvent::NeedData => None,
                         WsEvent::Closed => Some(Ev::Closed),
@@ -354,11 +354,11 @@ pub fn check_error(config: &WsConfig, input: &[u8], before: &[Ev], code: u16) ->
     let Ev::Error(err) = last else {
         panic!("expected an error, got {:?}", outcome.events);
     };
-    assert_eq!(err.code, code, "{err}");
+    assert_eq!(err.close_code().as_u16(), code, "{err}");
     let frames = server_frames(&outcome.out);
     let close = frames.last().expect("a Close frame");
     assert_eq!(close.opcode, 0x8);
     assert_eq!(close.payload[..2], code.to_be_bytes());
-    assert_eq!(&close.payload[2..], err.reason.as_bytes());
+    assert_eq!(&close.payload[2..], err.reason().as_bytes());
     *err
 }

@@ -2,28 +2,40 @@
 //!
 //! Input family: [`Connection::next_event`] (bytes), [`Connection::receive_eof`],
 //! [`Connection::handle_timeout`]. Sending family: [`Connection::send_response`],
-//! [`Connection::send_data`], [`Connection::send_end`]. Output family:
+//! [`Connection::send_data`], [`Connection::send_end`] (in `send.rs`). Output family:
 //! [`Connection::transmit`] / [`Connection::advance_transmit`], [`Connection::poll_timeout`].
 //!
 //! Request side states: `Head` -> `Body` -> `Ended` (paused until the response is complete) ->
 //! `Head` of the next request (keep-alive) or `Closed`. A response that completes while its
 //! request body is still unread moves the request side to `Draining`, which discards up to
-//! [`Limits::max_drain`] bytes before the next request, or closes. All transitions live in
-//! [`Connection::finish_exchange`] and the match in [`Connection::next_event`].
+//! [`Limits::max_drain`] bytes before the next request, or closes.
+//!
+//! All state changes live in one place: the named transitions in the second `impl Connection`
+//! block (`close_read`, `close_write`, `start_exchange`, `end_request`, `await_next_request`,
+//! `start_draining`, `upgrade`, `start_response_body`, `next_exchange`, `finish_exchange`, and
+//! for deadlines `run_read_timer`, `output_starts`, `restart_send_timer`, `output_taken`,
+//! `drop_output`) are the only code that assigns the request side, the response side or a
+//! deadline. Every deadline is a named `Timer` in one `TimerTable`;
+//! [`Connection::poll_timeout`] is the earliest.
+//!
+//! Time parameters: methods that may write a response head (and so a `Date`) take [`Now`];
+//! the others take the monotonic [`Instant`] only.
+
+mod send;
 
 use std::time::Instant;
 
 use crate::body::{ChunkedDecoder, Decoded};
 use crate::date::Now;
-use crate::error::{Error, SendError};
+use crate::error::Error;
 use crate::head::{
-    connection_has_close, parse_request_head, Framing, Headers, LineScan, Method, RequestHead,
-    RequestLineScan, Version,
+    parse_request_head, Framing, LineScan, Method, RequestHead, RequestLineScan, Version,
 };
+use crate::headers::Headers;
 use crate::limits::Limits;
-use crate::response::{push_decimal, push_header, push_hex, push_status_line, valid_header};
+use crate::response::{push_decimal, push_header, push_status_line};
 use crate::syntax::position_of;
-use crate::{BodyKind, Response};
+use crate::timer::{TimerName, TimerTable};
 
 /// What [`Connection::next_event`] found.
 #[derive(Debug)]
@@ -82,6 +94,29 @@ enum WriteState {
     Done,
 }
 
+/// The deadlines of a connection. At most one of the read timers runs at a time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Timer {
+    /// A request head must be complete (from the first byte, or from the accept).
+    Header,
+    /// A keep-alive connection waits for its next request.
+    Idle,
+    /// The request body is wanted and must keep coming.
+    Body,
+    /// The unread body of an answered request is being discarded.
+    Drain,
+    /// Queued output must be taken by the peer (restarts with each write).
+    Send,
+}
+
+const READ_TIMERS: [Timer; 4] = [Timer::Header, Timer::Idle, Timer::Body, Timer::Drain];
+
+impl TimerName for Timer {
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
 /// One HTTP/1.1 server connection. See the crate documentation for the drain order.
 #[derive(Debug)]
 pub struct Connection {
@@ -104,9 +139,7 @@ pub struct Connection {
     line_checked: bool,
     /// The bytes before and of the request line, judged as they arrive.
     line_scan: RequestLineScan,
-    read_deadline: Option<Instant>,
-    /// The time the peer last took response bytes (or output became pending).
-    send_progress: Instant,
+    timers: TimerTable<Timer, 5>,
     out: Vec<u8>,
     out_pos: usize,
 }
@@ -114,8 +147,7 @@ pub struct Connection {
 impl Connection {
     /// A new connection accepted at `now`.
     pub fn new(limits: Limits, now: Instant) -> Connection {
-        let read_deadline = now.checked_add(limits.header_timeout);
-        Connection {
+        let mut conn = Connection {
             limits,
             read: ReadState::Head,
             write: WriteState::Idle,
@@ -130,11 +162,12 @@ impl Connection {
             head_scanned: 0,
             line_checked: false,
             line_scan: RequestLineScan::default(),
-            read_deadline,
-            send_progress: now,
+            timers: TimerTable::default(),
             out: Vec::new(),
             out_pos: 0,
-        }
+        };
+        conn.run_read_timer(Timer::Header, now);
+        conn
     }
 
     /// The limits this connection enforces.
@@ -174,6 +207,7 @@ impl Connection {
     }
 
     /// Bytes waiting to be written to the peer.
+    #[must_use = "queued bytes must be written to the peer"]
     pub fn transmit(&self) -> &[u8] {
         self.out.get(self.out_pos..).unwrap_or(&[])
     }
@@ -184,7 +218,7 @@ impl Connection {
             return;
         }
         self.out_pos = self.out_pos.saturating_add(n).min(self.out.len());
-        self.send_progress = now;
+        self.output_taken(now);
         if self.out_pos == self.out.len() {
             self.out.clear();
             self.out_pos = 0;
@@ -210,55 +244,41 @@ impl Connection {
     }
 
     /// The next deadline, if any: call [`Connection::handle_timeout`] when it passes.
+    #[must_use = "the deadline must be armed as a timer"]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let send = if self.transmit().is_empty() {
-            None
-        } else {
-            self.send_progress.checked_add(self.limits.send_timeout)
-        };
-        let read = match self.read {
-            ReadState::Head | ReadState::Body(_) | ReadState::Draining(..) => self.read_deadline,
-            _ => None,
-        };
-        match (read, send) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        self.timers.next()
     }
 
     /// Applies every deadline that passed by `now`.
     pub fn handle_timeout(&mut self, now: Now) {
-        let send_deadline = self.send_progress.checked_add(self.limits.send_timeout);
-        if !self.transmit().is_empty() && send_deadline.is_some_and(|d| now.instant >= d) {
+        if self.timers.expired(Timer::Send, now.instant) {
             // The peer stopped reading: drop what it will never take and end the response
             // for good, so nothing produced later can follow the dropped bytes (the peer
             // sees an exact prefix, then the close).
-            self.out.clear();
-            self.out_pos = 0;
+            self.drop_output();
             self.abort();
             return;
         }
-        let Some(deadline) = self.read_deadline else {
-            return;
-        };
-        if now.instant < deadline {
-            return;
-        }
-        match self.read {
-            ReadState::Head if self.head_scanned > 0 => {
+        let expired = READ_TIMERS
+            .into_iter()
+            .find(|&timer| self.timers.expired(timer, now.instant));
+        match expired {
+            Some(Timer::Header) if self.head_scanned > 0 => {
                 self.fail(Error::HeadTimeout, now);
             }
-            ReadState::Head | ReadState::Draining(..) => self.read = ReadState::Closed,
-            ReadState::Body(_) => {
+            Some(Timer::Body) => {
                 self.fail(Error::BodyTimeout, now);
             }
-            ReadState::Ended | ReadState::Upgraded | ReadState::Closed => {}
+            // Nothing of a request arrived, or only the rest of an answered one: a quiet close.
+            Some(Timer::Header | Timer::Idle | Timer::Drain) => self.close_read(),
+            Some(Timer::Send) | None => {}
         }
     }
 
     /// Processes input: `input` is every unconsumed byte the driver holds (it must not skip
     /// any). Returns the next event and how many bytes of `input` it consumed; the driver
     /// removes those from its buffer after handling the event.
+    #[must_use = "the event must be handled and the consumed bytes removed from the input"]
     pub fn next_event<'a>(
         &mut self,
         input: &'a [u8],
@@ -292,7 +312,7 @@ impl Connection {
                         continue;
                     }
                     if self.peer_eof {
-                        self.read = ReadState::Closed;
+                        self.close_read();
                         continue;
                     }
                     return Ok((Event::NeedData, consumed));
@@ -308,13 +328,13 @@ impl Connection {
     ) -> Result<Option<(RequestHead<'a>, usize)>, Error> {
         if rest.is_empty() {
             if self.peer_eof {
-                self.read = ReadState::Closed;
+                self.close_read();
             }
             return Ok(None);
         }
         if self.head_scanned == 0 {
             // The first byte of a request: the header timeout starts.
-            self.read_deadline = now.instant.checked_add(self.limits.header_timeout);
+            self.run_read_timer(Timer::Header, now.instant);
         }
         // At end of stream, what arrived is judged whole (as if it had come in one read).
         let parsed = if self.head_may_be_complete(rest) || self.peer_eof {
@@ -326,14 +346,13 @@ impl Connection {
             Err(err) => Err(self.fail(err, now)),
             Ok(None) if self.peer_eof && rest.chunks(2).all(|pair| pair == b"\r\n") => {
                 // Only the empty lines that may precede a request: a clean close.
-                self.read = ReadState::Closed;
-                self.read_deadline = None;
+                self.close_read();
                 Ok(None)
             }
             Ok(None) if self.peer_eof => Err(self.fail(Error::UnexpectedEof, now)),
             Ok(None) => Ok(None),
             Ok(Some((head, n))) => {
-                self.start_exchange(&head, now);
+                self.start_exchange(&head);
                 Ok(Some((head, n)))
             }
         }
@@ -346,7 +365,7 @@ impl Connection {
             self.output_starts(now.instant);
             self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
             // The client waited for this; its body is due from now on.
-            self.read_deadline = now.instant.checked_add(self.limits.body_timeout);
+            self.run_read_timer(Timer::Body, now.instant);
         }
         let ReadState::Body(reader) = &mut self.read else {
             return Ok((Event::NeedData, 0));
@@ -372,19 +391,18 @@ impl Connection {
                 if self.peer_eof {
                     return Err(self.fail(Error::UnexpectedEof, now));
                 }
-                if self.read_deadline.is_none() {
+                if self.timers.get(Timer::Body).is_none() {
                     // The body is wanted and not there: from now on the client is late.
-                    self.read_deadline = now.instant.checked_add(self.limits.body_timeout);
+                    self.run_read_timer(Timer::Body, now.instant);
                 }
                 Ok((Event::NeedData, n))
             }
             Ok((Decoded::Data(data), n)) => {
-                self.read_deadline = now.instant.checked_add(self.limits.body_timeout);
+                self.run_read_timer(Timer::Body, now.instant);
                 Ok((Event::Data(data), n))
             }
             Ok((Decoded::End(trailers), n)) => {
-                self.read = ReadState::Ended;
-                self.read_deadline = None;
+                self.end_request();
                 if self.write == WriteState::Done {
                     self.next_exchange(now.instant);
                 }
@@ -433,12 +451,11 @@ impl Connection {
         *budget = budget.saturating_sub(consumed as u64);
         if broken || over_budget {
             // The exchange is over; an unusable or too long remainder just closes.
-            self.read = ReadState::Closed;
-            self.read_deadline = None;
+            self.close_read();
             return (consumed, true);
         }
         if consumed > 0 {
-            self.read_deadline = now.checked_add(self.limits.body_timeout);
+            self.run_read_timer(Timer::Drain, now);
         }
         if finished {
             self.next_exchange(now);
@@ -498,20 +515,55 @@ impl Connection {
             self.out.extend_from_slice(message.as_bytes());
             self.out.push(b'\n');
         }
-        self.write = WriteState::Done;
-        self.read = ReadState::Closed;
-        self.read_deadline = None;
+        self.close_write();
+        self.close_read();
         err
     }
 
-    /// Call before appending output: output that was empty starts its send timeout now.
-    fn output_starts(&mut self, now: Instant) {
-        if self.out_pos == self.out.len() {
-            self.send_progress = now;
+    /// Ends the connection after the current exchange (graceful shutdown): no further request
+    /// is read. An idle connection closes at once.
+    pub fn close_after_exchange(&mut self) {
+        self.keep_alive = false;
+        if matches!(self.read, ReadState::Head) && self.head_scanned == 0 {
+            self.close_read();
         }
     }
 
-    fn start_exchange(&mut self, head: &RequestHead<'_>, _now: Now) {
+    /// Refuses the connection before any request (the driver is at capacity): `503` with
+    /// `Connection: close` is queued, nothing will be read, and the connection closes once it
+    /// is written. Does nothing once a request has been read.
+    pub fn refuse(&mut self, now: Now) {
+        if self.error.is_none() && self.write == WriteState::Idle && self.head_scanned == 0 {
+            self.fail(Error::ServerBusy, now);
+        }
+    }
+
+    /// Gives up on the exchange in progress (the application failed after its response
+    /// started): nothing more is read or framed; what is queued is still transmitted, then the
+    /// connection closes so the peer sees an incomplete message.
+    pub fn abort(&mut self) {
+        self.keep_alive = false;
+        self.close_write();
+        self.close_read();
+    }
+}
+
+/// Transitions: the only code that assigns the request side (`read`), the response side
+/// (`write`) or a timer.
+impl Connection {
+    /// No further input will be read.
+    fn close_read(&mut self) {
+        self.read = ReadState::Closed;
+        self.stop_read_timers();
+    }
+
+    /// The response side is finished (complete, failed or aborted).
+    fn close_write(&mut self) {
+        self.write = WriteState::Done;
+    }
+
+    /// A request head arrived: its body (possibly empty) is read next, its response awaited.
+    fn start_exchange(&mut self, head: &RequestHead<'_>) {
         self.version = head.version;
         self.keep_alive = head.keep_alive;
         self.head_request = head.method == Method::Head;
@@ -530,265 +582,113 @@ impl Connection {
         // The body timeout starts when the body is first waited for (`read_body`), not here:
         // a request whose body is never pulled (or that has none) must not time out while its
         // response is still being produced.
-        self.read_deadline = None;
+        self.stop_read_timers();
+    }
+
+    /// The request message is complete: the request side pauses until the response is.
+    fn end_request(&mut self) {
+        self.read = ReadState::Ended;
+        self.stop_read_timers();
+    }
+
+    /// Keep-alive: the next request head is awaited (for up to `idle_timeout`).
+    fn await_next_request(&mut self, now: Instant) {
+        self.read = ReadState::Head;
+        self.write = WriteState::Idle;
+        self.run_read_timer(Timer::Idle, now);
+    }
+
+    /// The response ended before the request body was read: discard it (up to `max_drain`).
+    fn start_draining(&mut self, now: Instant) {
+        if let ReadState::Body(reader) = std::mem::replace(&mut self.read, ReadState::Closed) {
+            self.read = ReadState::Draining(reader, self.limits.max_drain);
+            self.run_read_timer(Timer::Drain, now);
+        } else {
+            self.stop_read_timers();
+        }
+    }
+
+    /// A `101` was queued: the connection belongs to the new protocol.
+    fn upgrade(&mut self) {
+        self.write = WriteState::Done;
+        self.read = ReadState::Upgraded;
+        self.stop_read_timers();
+    }
+
+    /// The response head was queued: its body follows, framed by `encoder`.
+    fn start_response_body(&mut self, encoder: Encoder) {
+        self.write = WriteState::Body(encoder);
     }
 
     /// Both sides of the exchange are complete: start the next one or close.
     fn next_exchange(&mut self, now: Instant) {
         if self.keep_alive {
-            self.read = ReadState::Head;
-            self.write = WriteState::Idle;
-            self.read_deadline = now.checked_add(self.limits.idle_timeout);
+            self.await_next_request(now);
         } else {
-            self.read = ReadState::Closed;
-            self.read_deadline = None;
+            self.close_read();
         }
     }
 
     /// The response is complete: settle the request side.
     fn finish_exchange(&mut self, now: Instant) {
-        self.write = WriteState::Done;
-        let read = std::mem::replace(&mut self.read, ReadState::Closed);
-        self.read = match read {
-            ReadState::Ended => {
-                self.next_exchange(now);
-                return;
-            }
+        self.close_write();
+        match self.read {
+            ReadState::Ended => self.next_exchange(now),
             ReadState::Body(_) if !self.keep_alive || self.continue_pending => {
                 // The client may still be waiting for 100 Continue or the body is unwanted
                 // with the connection closing anyway: do not wait for it.
-                ReadState::Closed
+                self.close_read();
             }
-            ReadState::Body(reader) => {
-                self.read_deadline = now.checked_add(self.limits.body_timeout);
-                ReadState::Draining(reader, self.limits.max_drain)
+            ReadState::Body(_) => self.start_draining(now),
+            ReadState::Head | ReadState::Draining(..) | ReadState::Upgraded | ReadState::Closed => {
             }
-            other => other,
-        };
+        }
     }
 
-    /// Starts the response to the current request. `Date` and the framing headers are added
-    /// here; status and headers are validated first and nothing is written if they are not
-    /// valid.
-    pub fn send_response(&mut self, response: &Response<'_>, now: Now) -> Result<(), SendError> {
-        match self.write {
-            WriteState::Ready => {}
-            WriteState::Idle | WriteState::Body(_) | WriteState::Done => {
-                return Err(if self.error.is_some() {
-                    SendError::Closed
-                } else {
-                    SendError::NoRequestToAnswer
-                })
-            }
-        }
-        let status = response.status;
-        let switching = status == 101;
-        if !(100..=599).contains(&status) || (100..200).contains(&status) && !switching {
-            return Err(SendError::InvalidStatus);
-        }
-        if switching && (!self.upgrade_requested || self.body_framing != Framing::None) {
-            return Err(SendError::InvalidStatus);
-        }
-        let no_body_status = switching || status == 204;
-        if no_body_status && response.body != BodyKind::Length(0) {
-            return Err(SendError::BodyNotAllowed);
-        }
-        // Answered before the client was told to send its body: the body will not come, and
-        // the connection closes after this response (RFC 9110 section 10.1.1 asks to say so).
-        let mut close = !self.keep_alive || self.continue_pending;
-        for &(name, value) in response.headers {
-            if !valid_header(name, value) {
-                return Err(SendError::InvalidHeader);
-            }
-            if name.eq_ignore_ascii_case("content-length")
-                || name.eq_ignore_ascii_case("transfer-encoding")
-            {
-                return Err(SendError::FramingHeader);
-            }
-            if !switching && name.eq_ignore_ascii_case("connection") && connection_has_close(value)
-            {
-                close = true;
-            }
-        }
+    /// Runs the read timer `timer` from `now`; the other read timers stop.
+    fn run_read_timer(&mut self, timer: Timer, now: Instant) {
+        self.stop_read_timers();
+        let after = match timer {
+            Timer::Header => self.limits.header_timeout,
+            Timer::Idle => self.limits.idle_timeout,
+            Timer::Body | Timer::Drain => self.limits.body_timeout,
+            Timer::Send => self.limits.send_timeout,
+        };
+        self.timers.start(timer, now, after);
+    }
 
-        let encoder = if self.head_request || status == 304 {
-            Encoder::Discard
+    fn stop_read_timers(&mut self) {
+        for timer in READ_TIMERS {
+            self.timers.stop(timer);
+        }
+    }
+
+    /// Call before appending output: output that was empty starts its send timeout now.
+    fn output_starts(&mut self, now: Instant) {
+        if self.out_pos == self.out.len() {
+            self.restart_send_timer(now);
+        }
+    }
+
+    /// Output is pending since `now` (or the peer just took some).
+    fn restart_send_timer(&mut self, now: Instant) {
+        self.timers
+            .start(Timer::Send, now, self.limits.send_timeout);
+    }
+
+    /// The peer will never take the queued output: it is dropped.
+    fn drop_output(&mut self) {
+        self.out.clear();
+        self.out_pos = 0;
+        self.timers.stop(Timer::Send);
+    }
+
+    /// The peer took output: the send timeout restarts, or stops when nothing is left.
+    fn output_taken(&mut self, now: Instant) {
+        if self.out_pos == self.out.len() {
+            self.timers.stop(Timer::Send);
         } else {
-            match response.body {
-                BodyKind::Length(n) => Encoder::Length(n),
-                BodyKind::Stream if self.version == Version::Http11 => Encoder::Chunked,
-                BodyKind::Stream => {
-                    close = true;
-                    Encoder::UntilClose
-                }
-            }
-        };
-        if response.body == BodyKind::Stream && self.version == Version::Http10 {
-            close = true;
+            self.restart_send_timer(now);
         }
-        if close {
-            self.keep_alive = false;
-        }
-
-        self.output_starts(now.instant);
-        push_status_line(&mut self.out, status);
-        push_header(&mut self.out, "Date", now.date.as_bytes());
-        for &(name, value) in response.headers {
-            if !switching && name.eq_ignore_ascii_case("connection") {
-                continue;
-            }
-            push_header(&mut self.out, name, value);
-        }
-        if !no_body_status {
-            match response.body {
-                BodyKind::Length(0) | BodyKind::Stream if status == 304 => {}
-                BodyKind::Length(n) => {
-                    self.out.extend_from_slice(b"Content-Length: ");
-                    push_decimal(&mut self.out, n);
-                    self.out.extend_from_slice(b"\r\n");
-                }
-                BodyKind::Stream if self.version == Version::Http11 => {
-                    self.out
-                        .extend_from_slice(b"Transfer-Encoding: chunked\r\n");
-                }
-                BodyKind::Stream => {}
-            }
-        }
-        if !switching {
-            if close {
-                self.out.extend_from_slice(b"Connection: close\r\n");
-            } else if self.version == Version::Http10 {
-                self.out.extend_from_slice(b"Connection: keep-alive\r\n");
-            }
-        }
-        self.out.extend_from_slice(b"\r\n");
-
-        if switching {
-            self.write = WriteState::Done;
-            self.read = ReadState::Upgraded;
-            self.read_deadline = None;
-            return Ok(());
-        }
-        self.write = WriteState::Body(encoder);
-        Ok(())
-    }
-
-    /// Appends response body bytes (framed as the head declared).
-    pub fn send_data(&mut self, data: &[u8], now: Instant) -> Result<(), SendError> {
-        let WriteState::Body(encoder) = &mut self.write else {
-            return Err(SendError::NotSendingBody);
-        };
-        let was_empty = self.out_pos == self.out.len();
-        match encoder {
-            Encoder::Discard => return Ok(()),
-            Encoder::Length(remaining) => {
-                if data.len() as u64 > *remaining {
-                    return Err(SendError::BodyTooLong);
-                }
-                *remaining -= data.len() as u64;
-                self.out.extend_from_slice(data);
-            }
-            Encoder::Chunked => {
-                if data.is_empty() {
-                    return Ok(());
-                }
-                push_hex(&mut self.out, data.len() as u64);
-                self.out.extend_from_slice(b"\r\n");
-                self.out.extend_from_slice(data);
-                self.out.extend_from_slice(b"\r\n");
-            }
-            Encoder::UntilClose => self.out.extend_from_slice(data),
-        }
-        if was_empty && !data.is_empty() {
-            self.send_progress = now;
-        }
-        Ok(())
-    }
-
-    /// Ends the response body, with trailer fields for a chunked body (ignored otherwise).
-    pub fn send_end(&mut self, trailers: &[(&str, &[u8])], now: Instant) -> Result<(), SendError> {
-        let WriteState::Body(encoder) = self.write else {
-            return Err(SendError::NotSendingBody);
-        };
-        if trailers.iter().any(|&(n, v)| !valid_header(n, v)) {
-            return Err(SendError::InvalidHeader);
-        }
-        let was_empty = self.out_pos == self.out.len();
-        let mut result = Ok(());
-        match encoder {
-            Encoder::Length(remaining) if remaining > 0 => {
-                self.keep_alive = false;
-                result = Err(SendError::BodyTooShort);
-            }
-            Encoder::Chunked => {
-                self.out.extend_from_slice(b"0\r\n");
-                for &(name, value) in trailers {
-                    push_header(&mut self.out, name, value);
-                }
-                self.out.extend_from_slice(b"\r\n");
-            }
-            Encoder::UntilClose => self.keep_alive = false,
-            Encoder::Length(_) | Encoder::Discard => {}
-        }
-        if was_empty && self.out_pos != self.out.len() {
-            self.send_progress = now;
-        }
-        self.finish_exchange(now);
-        result
-    }
-
-    /// Ends the connection after the current exchange (graceful shutdown): no further request
-    /// is read. An idle connection closes at once.
-    pub fn close_after_exchange(&mut self) {
-        self.keep_alive = false;
-        if matches!(self.read, ReadState::Head) && self.head_scanned == 0 {
-            self.read = ReadState::Closed;
-            self.read_deadline = None;
-        }
-    }
-
-    /// Refuses the connection before any request (the driver is at capacity): `503` with
-    /// `Connection: close` is queued, nothing will be read, and the connection closes once it
-    /// is written. Does nothing once a request has been read.
-    pub fn refuse(&mut self, now: Now) {
-        if self.error.is_none() && self.write == WriteState::Idle && self.head_scanned == 0 {
-            self.fail(Error::ServerBusy, now);
-        }
-    }
-
-    /// Gives up on the exchange in progress (the application failed after its response
-    /// started): nothing more is read or framed; what is queued is still transmitted, then the
-    /// connection closes so the peer sees an incomplete message.
-    pub fn abort(&mut self) {
-        self.keep_alive = false;
-        self.write = WriteState::Done;
-        self.read = ReadState::Closed;
-        self.read_deadline = None;
-    }
-
-    /// Sends a whole response with a body held in memory: head, body and end at once.
-    pub fn send_full(
-        &mut self,
-        status: u16,
-        headers: &[(&str, &[u8])],
-        body: &[u8],
-        now: Now,
-    ) -> Result<(), SendError> {
-        self.send_response(
-            &Response {
-                status,
-                headers,
-                body: BodyKind::Length(body.len() as u64),
-            },
-            now,
-        )?;
-        if status == 101 {
-            // The head is the whole response: the connection now belongs to the new protocol.
-            return Ok(());
-        }
-        if status != 304 && status != 204 {
-            self.send_data(body, now.instant)?;
-        }
-        self.send_end(&[], now.instant)
     }
 }
