@@ -144,6 +144,9 @@ pub struct Connection {
     out_pos: usize,
 }
 
+/// Capacity the output buffer gets when the first bytes of a response go into an empty one.
+const FIRST_OUTPUT: usize = 1024;
+
 impl Connection {
     /// A new connection accepted at `now`.
     pub fn new(limits: Limits, now: Instant) -> Connection {
@@ -667,6 +670,11 @@ impl Connection {
     fn output_starts(&mut self, now: Instant) {
         if self.out_pos == self.out.len() {
             self.restart_send_timer(now);
+            if self.out.capacity() == 0 {
+                // After `release_memory`: room for a head and a small body at once, rather
+                // than growing through several reallocations per response.
+                self.out.reserve(FIRST_OUTPUT);
+            }
         }
     }
 
