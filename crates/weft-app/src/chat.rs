@@ -1,6 +1,7 @@
 //! The WebSocket demo apps: `/ws/echo` and the `/ws/chat` room.
 //!
-//! The chat room is the reference book's blocking-queue lesson in event-loop form. Each
+//! The chat room is the blocking-queue lesson of James Smith's book *Build Your Own Web
+//! Server From Scratch in Node.js* (build-your-own.org, 2024) in event-loop form. Each
 //! member has a bounded mailbox; a broadcast appends to every mailbox and wakes the member's
 //! connection, whose handler moves messages from its mailbox to the socket only while the
 //! socket keeps up. A member whose mailbox is full is not waited for and does not make the

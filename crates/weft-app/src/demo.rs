@@ -330,7 +330,8 @@ impl Responder for Echo {
     }
 }
 
-/// `GET /sheep?n=N&ms=M`: the reference book's generator, one line every M ms.
+/// `GET /sheep?n=N&ms=M`: the "count sheep" generator of James Smith's book *Build Your Own
+/// Web Server From Scratch in Node.js* (build-your-own.org, 2024), one line every M ms.
 struct Sheep {
     next: u32,
     count: u32,
