@@ -1308,13 +1308,16 @@ def scenario_many_conns(suite, target):
 # --------------------------------------------------------------------------------------------
 # 6. memory per idle keep-alive connection (a regression guard, not a benchmark)
 
-# The goal: an idle keep-alive connection costs at most this much server RSS natively. Under
-# wasmtime the host's own per-socket memory comes on top: reported, not judged.
-IDLE_BYTES_GOAL = {"native": 1024, "wasm": None}
+# The goal: an idle keep-alive connection costs at most 1 KiB of server RSS natively (measured
+# about 800 bytes). The guard fails at half as much again, so RSS noise cannot make it flaky
+# while a regression (18 KiB before the buffers were released) still fails it. Under wasmtime
+# the host's own per-socket memory comes on top: reported, not judged.
+IDLE_BYTES_GOAL = 1024
+IDLE_BYTES_GUARD = {"native": 1536, "wasm": None}
 
 
 def scenario_idle_memory(suite, target):
-    count = 2000
+    count = 4000
     srv = suite.server(target, "idle-memory", ["--quiet", "--workers", "1", "--idle-timeout", "600"])
     for _ in range(3):
         http_get(srv.addr)  # warm-up: the first exchange's one-time allocations
@@ -1327,15 +1330,16 @@ def scenario_idle_memory(suite, target):
     for s in socks:
         s.close()
     status, body = http_get(srv.addr)
-    goal = IDLE_BYTES_GOAL[target]
+    guard = IDLE_BYTES_GUARD[target]
     figs = [("connections", f"{len(socks)} idle after one GET /hello each"),
             ("rss", f"{mib(before)} before, {mib(after)} with them"),
-            ("per connection", f"{per:.0f} bytes" + (f" (goal <= {goal})" if goal else " (host included)"))]
+            ("per connection", f"{per:.0f} bytes" + (
+                f" (goal <= {IDLE_BYTES_GOAL}, fails over {guard})" if guard else " (host included)"))]
     why = []
     if len(socks) < count:
         why.append(f"only {len(socks)} of {count} connections opened")
-    if goal and per > goal:
-        why.append(f"{per:.0f} bytes per idle connection, over {goal}")
+    if guard and per > guard:
+        why.append(f"{per:.0f} bytes per idle connection, over {guard}")
     if status != 200:
         why.append(f"no answer afterwards ({body})")
     suite.check(target, "idle-memory", not why, figs, "; ".join(why))
