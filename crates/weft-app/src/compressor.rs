@@ -10,7 +10,7 @@
 //! - [`Compressor::stream`] + [`BodyEncoder`]: any streamed body (a responder's `data` calls
 //!   go through the encoder, with a sync flush per produced piece when asked);
 //! - the static file service, which also keeps per-variant validators, precompressed `.gz`
-//!   sidecars and the variant cache (`static_files.rs`).
+//!   sidecars and the variant cache (`static_files/`).
 //!
 //! Every response whose coding was negotiated carries `Vary: Accept-Encoding`, compressed or
 //! not; responses of types that are never compressed do not.
