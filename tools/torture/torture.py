@@ -818,6 +818,20 @@ def scenario_ws_no_read(suite, target):
     srv.stop()
 
 
+def ask_hello(addr, socks, bufs):
+    """Connects, sends GET /hello and adds the (non-blocking) socket to `socks` with an empty
+    buffer in `bufs`; False when the connection failed."""
+    try:
+        s = connect(addr, timeout=2)
+        s.sendall(get_request("/hello"))
+    except OSError:
+        return False
+    s.setblocking(False)
+    socks.append(s)
+    bufs[s] = bytearray()
+    return True
+
+
 def select_wait(sock, write=False, timeout=0.1):
     sel = selectors.DefaultSelector()
     sel.register(sock, selectors.EVENT_WRITE if write else selectors.EVENT_READ)
@@ -863,13 +877,7 @@ def scenario_fd_exhaustion(suite, target):
     socks, bufs, refused = [], {}, 0
     t0 = now()
     for _ in range(clients):
-        try:
-            s = connect(srv.addr, timeout=2)
-            s.sendall(get_request("/hello"))
-            s.setblocking(False)
-            socks.append(s)
-            bufs[s] = bytearray()
-        except OSError:
+        if not ask_hello(srv.addr, socks, bufs):
             refused += 1
     answered, closed = {}, {}
     read_answers(socks, bufs, 1.5, answered, closed)
@@ -1077,23 +1085,13 @@ def max_connections(suite, target, limit, extra):
     why = []
     held, bufs, answered, closed = [], {}, {}, {}
     for _ in range(limit):
-        s = connect(srv.addr)
-        s.sendall(get_request("/hello"))
-        s.setblocking(False)
-        held.append(s)
-        bufs[s] = bytearray()
+        if not ask_hello(srv.addr, held, bufs):
+            raise OSError("a connection within --max-connections failed")
     read_answers(held, bufs, 3, answered, closed)
     ok_first = sum(1 for s in held if s in answered and answered[s][1] == 200)
     newcomers = []
     for _ in range(extra):
-        try:
-            s = connect(srv.addr, timeout=2)
-            s.sendall(get_request("/hello"))
-            s.setblocking(False)
-            newcomers.append(s)
-            bufs[s] = bytearray()
-        except OSError:
-            pass  # refused at connect: counted below as refused
+        ask_hello(srv.addr, newcomers, bufs)  # refused at connect: counted below as refused
     t0 = now()
     read_answers(newcomers, bufs, 2, answered, closed)
     served = sum(1 for s in newcomers if s in answered and answered[s][1] == 200)

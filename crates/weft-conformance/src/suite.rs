@@ -22,24 +22,19 @@ const PROBE_LINGER: Duration = Duration::from_millis(50);
 /// Finds every `*.case` file under `dir` (recursively, sorted by path) and
 /// parses it. All parse errors are returned together.
 pub fn load_cases(dir: &Path) -> Result<Vec<Case>, Vec<String>> {
-    let mut files = Vec::new();
-    if let Err(e) = walk(dir, &mut files) {
-        return Err(vec![format!(
-            "cannot read cases directory {}: {e}",
-            dir.display()
-        )]);
-    }
-    files.sort();
+    let files = match case_files(dir) {
+        Ok(files) => files,
+        Err(e) => {
+            return Err(vec![format!(
+                "cannot read cases directory {}: {e}",
+                dir.display()
+            )])
+        }
+    };
     let mut cases = Vec::new();
     let mut errors = Vec::new();
     for path in files {
-        let rel = path.strip_prefix(dir).unwrap_or(&path);
-        let name = rel
-            .with_extension("")
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned())
-            .collect::<Vec<_>>()
-            .join("/");
+        let name = case_name(dir, &path);
         match std::fs::read(&path) {
             Ok(text) => match parse_case(&name, &path, &text) {
                 Ok(c) => cases.push(c),
@@ -60,6 +55,25 @@ pub fn load_cases(dir: &Path) -> Result<Vec<Case>, Vec<String>> {
     } else {
         Err(errors)
     }
+}
+
+/// Every `*.case` file under `dir`, recursively, sorted by path.
+pub fn case_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    walk(dir, &mut files)?;
+    files.sort();
+    Ok(files)
+}
+
+/// A case's name: its path below `dir` without the extension, `/`-separated.
+pub fn case_name(dir: &Path, path: &Path) -> String {
+    path.strip_prefix(dir)
+        .unwrap_or(path)
+        .with_extension("")
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {

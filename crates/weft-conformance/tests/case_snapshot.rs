@@ -15,20 +15,10 @@
 use std::path::{Path, PathBuf};
 
 use weft_conformance::case::parse_case;
+use weft_conformance::suite::{case_files, case_name};
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).expect("read cases dir") {
-        let path = entry.expect("dir entry").path();
-        if path.is_dir() {
-            walk(&path, out);
-        } else if path.extension().is_some_and(|e| e == "case") {
-            out.push(path);
-        }
-    }
 }
 
 fn fnv1a64(bytes: &[u8]) -> u64 {
@@ -43,18 +33,10 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
 /// `NAME LEN DIGEST` for every case file, sorted by name.
 fn current_snapshot() -> String {
     let cases = repo_root().join("conformance/cases");
-    let mut files = Vec::new();
-    walk(&cases, &mut files);
-    files.sort();
     let mut out = String::new();
-    for path in files {
+    for path in case_files(&cases).expect("read cases dir") {
+        let name = case_name(&cases, &path);
         let rel = path.strip_prefix(&cases).expect("under cases dir");
-        let name = rel
-            .with_extension("")
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned())
-            .collect::<Vec<_>>()
-            .join("/");
         // A path independent of where the repository is checked out.
         let shown = Path::new("conformance/cases").join(rel);
         let text = std::fs::read(&path).expect("read case file");

@@ -211,8 +211,8 @@ fn send_timeout_drops_output_and_closes() {
     assert_eq!(h.conn.poll_timeout(), None);
 }
 
-#[test]
-fn send_timeout_while_streaming() {
+/// A GET answered with a `200` head of `body` kind, to a peer that reads nothing.
+fn responding(body: BodyKind) -> Harness {
     let mut h = Harness::new(limits(), Answer::Manual);
     h.auto_transmit = false;
     h.feed(GET);
@@ -222,11 +222,17 @@ fn send_timeout_while_streaming() {
             &Response {
                 status: 200,
                 headers: &[],
-                body: BodyKind::Stream,
+                body,
             },
             now,
         )
         .unwrap();
+    h
+}
+
+#[test]
+fn send_timeout_while_streaming() {
+    let mut h = responding(BodyKind::Stream);
     assert_eq!(h.conn.poll_timeout(), Some(h.start + 40 * SEC));
     h.advance(40 * SEC);
     assert!(h.conn.is_closed());
@@ -237,20 +243,8 @@ fn send_timeout_while_streaming() {
 /// peer would receive a body with a hole (the bytes dropped at the timeout) and then more.
 #[test]
 fn send_timeout_ends_the_response_for_good() {
-    let mut h = Harness::new(limits(), Answer::Manual);
-    h.auto_transmit = false;
-    h.feed(GET);
+    let mut h = responding(BodyKind::Length(1 << 20));
     let now = h.now();
-    h.conn
-        .send_response(
-            &Response {
-                status: 200,
-                headers: &[],
-                body: BodyKind::Length(1 << 20),
-            },
-            now,
-        )
-        .unwrap();
     h.conn.send_data(&[b'a'; 4096], now.instant).unwrap();
     assert!(h.conn.is_sending_body());
     h.advance(40 * SEC);

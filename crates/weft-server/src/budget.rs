@@ -34,10 +34,6 @@ impl MemoryBudget {
         }
     }
 
-    pub fn limit(&self) -> usize {
-        self.limit
-    }
-
     /// Bytes charged now, all holders together.
     pub fn used(&self) -> usize {
         self.used.load(Ordering::Relaxed)

@@ -66,19 +66,17 @@ impl ReadBuf {
         Some(std::mem::take(&mut self.buf))
     }
 
+    /// Whether the buffer has memory of its own (else it wants some from a pool).
+    pub fn has_storage(&self) -> bool {
+        !self.buf.is_empty()
+    }
+
     /// Gives a buffer without storage some (from a pool); ignored when it has its own.
     pub fn give_storage(&mut self, storage: Vec<u8>) {
         if self.buf.is_empty() {
             self.buf = storage;
             self.start = 0;
             self.end = 0;
-        }
-    }
-
-    /// Frees the memory of an idle buffer larger than `keep` bytes.
-    pub fn shrink_if_idle(&mut self, keep: usize) {
-        if self.is_empty() && self.buf.len() > keep {
-            self.buf = Vec::new();
         }
     }
 }
@@ -101,7 +99,7 @@ mod tests {
         assert_eq!(b.data(), b"llo!!");
         b.consume(5);
         assert!(b.is_empty());
-        b.shrink_if_idle(0);
+        assert!(b.take_storage().is_some());
         assert_eq!(b.data(), b"");
         assert!(b.spare(4).len() >= 4);
     }
@@ -111,6 +109,7 @@ mod tests {
         let mut b = ReadBuf::new();
         assert!(b.take_storage().is_none(), "no storage yet");
         b.give_storage(vec![0; 64]);
+        assert!(b.has_storage());
         b.spare(8)[..3].copy_from_slice(b"abc");
         b.filled(3);
         assert!(b.take_storage().is_none(), "bytes are buffered");

@@ -95,6 +95,8 @@ impl ServeConfig {
     /// `options` with the `--ws-origin` check, when origins were given.
     fn ws_options(&self, options: &weft_app::WsOptions) -> weft_app::WsOptions {
         let mut options = options.clone();
+        // A session's output waits for its peer as long as a response's may.
+        options.config.send_timeout = self.limits.send_timeout;
         if !self.ws_origins.is_empty() {
             options.origin_check = Some(weft_app::allow_origins(self.ws_origins.clone()));
         }
@@ -219,12 +221,7 @@ pub fn parse(args: &[String], default_workers: usize) -> Result<Command, String>
             }
             "--idle-timeout" => config.limits.idle_timeout = seconds(flag, value(flag, &mut it)?)?,
             "--body-timeout" => config.limits.body_timeout = seconds(flag, value(flag, &mut it)?)?,
-            "--send-timeout" => {
-                let t = seconds(flag, value(flag, &mut it)?)?;
-                config.limits.send_timeout = t;
-                config.ws_echo.config.send_timeout = t;
-                config.ws_chat.config.send_timeout = t;
-            }
+            "--send-timeout" => config.limits.send_timeout = seconds(flag, value(flag, &mut it)?)?,
             "--ws-max-message" => {
                 let n: usize = number(flag, value(flag, &mut it)?)?;
                 if n == 0 {

@@ -155,7 +155,8 @@ pub struct WasiBackend {
     /// Nanoseconds of cold sweeping owed (time passed since the last cold batches, in units
     /// that make the whole cold list last `COLD_PERIOD_NS`).
     cold_credit: u64,
-    /// The clock at the last wait.
+    /// The clock at the last wait: the time of this loop turn (what `last_io` records, with no
+    /// host call per read or write).
     last_wait: u64,
     _network: Network,
 }
@@ -514,7 +515,7 @@ impl Backend for WasiBackend {
             want_read: true,
             want_write: false,
             drained: false,
-            last_io: clock_now(),
+            last_io: self.last_wait,
             hot: false,
         };
         let token = match self.free.pop() {
@@ -551,7 +552,7 @@ impl Backend for WasiBackend {
             Ok(bytes) => {
                 let active = bytes.len() >= ACTIVE_READ;
                 if active {
-                    conn.last_io = clock_now();
+                    conn.last_io = self.last_wait;
                 }
                 let n = bytes.len().min(buf.len());
                 if let (Some(dst), Some(src)) = (buf.get_mut(..n), bytes.get(..n)) {
@@ -588,7 +589,7 @@ impl Backend for WasiBackend {
             .write(data.get(..n).unwrap_or(&[]))
             .map_err(stream_err)?;
         conn.output.flush().map_err(stream_err)?;
-        conn.last_io = clock_now();
+        conn.last_io = self.last_wait;
         self.heat(token);
         Ok(n)
     }

@@ -153,8 +153,13 @@ pub(super) struct BufferPool(Vec<Vec<u8>>);
 const POOLED: usize = 64;
 
 impl BufferPool {
-    fn take(&mut self) -> Option<Vec<u8>> {
-        self.0.pop()
+    /// Gives a read buffer without memory a pooled buffer, if there is one.
+    fn lend(&mut self, buf: &mut ReadBuf) {
+        if !buf.has_storage() {
+            if let Some(storage) = self.0.pop() {
+                buf.give_storage(storage);
+            }
+        }
     }
 
     /// Takes the storage of an empty read buffer back.
@@ -270,9 +275,7 @@ impl Conn {
         if !self.io.readable || !self.wants_read(limits) {
             return Ok(false);
         }
-        if let Some(storage) = pool.take() {
-            self.inbuf.give_storage(storage);
-        }
+        pool.lend(&mut self.inbuf);
         let size = self.io.read_size.next();
         let spare = self.inbuf.spare(size);
         let asked = spare.len().min(size);

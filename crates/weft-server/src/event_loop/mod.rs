@@ -177,16 +177,11 @@ impl<B: Backend, A: App> EventLoop<B, A> {
             Duration::ZERO
         };
         let accepting = !stopping && self.accept.may_accept(self.backend.now());
-        let mut ready = std::mem::take(&mut self.ready);
-        ready.clear();
-        let acceptable = self.backend.wait(Some(timeout), accepting, &mut ready);
-        let acceptable = match acceptable {
-            Ok(acceptable) => acceptable,
-            Err(e) => {
-                self.ready = ready;
-                return Err(e);
-            }
-        };
+        self.ready.clear();
+        let acceptable = self
+            .backend
+            .wait(Some(timeout), accepting, &mut self.ready)?;
+        let ready = std::mem::take(&mut self.ready);
         let now = self.now();
         if self.accept.paused_until.is_some_and(|t| now.instant >= t) {
             self.accept.paused_until = None;
