@@ -1,6 +1,11 @@
-//! The interface between the event loop and the application: an [`App`] answers a request
-//! head, either at once through [`Output`] or by returning a [`Responder`] that streams the
-//! response and/or consumes the request body as the loop allows (backpressure).
+//! The interface between a driver and the application: an [`App`] answers a request head,
+//! either at once through [`Output`] or by returning a [`Responder`] that streams the response
+//! and/or consumes the request body as the driver allows (backpressure).
+//!
+//! Two drivers feed one application: the event loop, whose responses go to the protocol
+//! core's [`Connection`], and the `wasi:http` bridge (crate `weft-http`), whose responses go
+//! to the host's response. Both are a [`ResponseSink`]; [`Output`] is the application's view
+//! of one.
 //!
 //! Per exchange the driver keeps an [`Exchange`]: the statistics of the response
 //! ([`ExchangeStats`]), the extra response header fields middleware asked for
@@ -372,9 +377,82 @@ pub struct Completed<'a> {
 /// driver's and the responders' shared notion of "the socket is behind".
 pub const WRITE_HIGH_WATER: usize = 64 * 1024;
 
-/// The sending half of a connection as the application sees it.
+/// Where an exchange's response goes: what [`Output`] needs of a driver.
+///
+/// The rules are the protocol core's ([`Connection`], which implements this trait): one
+/// response per request; `Date` and the framing fields (`Content-Length`,
+/// `Transfer-Encoding`) are the sink's, computed from [`BodyKind`]; a body only between a
+/// head and its end; invalid fields are refused, never sent.
+pub trait ResponseSink {
+    /// Sends a complete response held in memory.
+    fn send_full(
+        &mut self,
+        status: u16,
+        headers: &[(&str, &[u8])],
+        body: &[u8],
+        now: Now,
+    ) -> Result<(), SendError>;
+    /// Starts a response whose body follows through [`ResponseSink::send_data`].
+    fn send_head(&mut self, response: &Response<'_>, now: Now) -> Result<(), SendError>;
+    /// Body bytes of the response in progress.
+    fn send_data(&mut self, data: &[u8], now: Instant) -> Result<(), SendError>;
+    /// The end of the response in progress.
+    fn send_end(&mut self, now: Instant) -> Result<(), SendError>;
+    /// Ends the exchange for good after a failure that leaves the response unfinishable: the
+    /// client must see an incomplete response, never a complete-looking wrong one.
+    fn abort(&mut self);
+    /// Whether no response has been started for the current request yet.
+    fn awaits_response(&self) -> bool;
+    /// Response bytes queued but not yet taken by the transport.
+    fn queued(&self) -> usize;
+    /// Whether a `101 Switching Protocols` can hand the connection to a WebSocket session
+    /// (not behind a host that owns the HTTP connection, such as a `wasi:http` host).
+    fn upgrades(&self) -> bool;
+}
+
+impl ResponseSink for Connection {
+    fn send_full(
+        &mut self,
+        status: u16,
+        headers: &[(&str, &[u8])],
+        body: &[u8],
+        now: Now,
+    ) -> Result<(), SendError> {
+        Connection::send_full(self, status, headers, body, now)
+    }
+
+    fn send_head(&mut self, response: &Response<'_>, now: Now) -> Result<(), SendError> {
+        self.send_response(response, now)
+    }
+
+    fn send_data(&mut self, data: &[u8], now: Instant) -> Result<(), SendError> {
+        Connection::send_data(self, data, now)
+    }
+
+    fn send_end(&mut self, now: Instant) -> Result<(), SendError> {
+        Connection::send_end(self, &[], now)
+    }
+
+    fn abort(&mut self) {
+        Connection::abort(self);
+    }
+
+    fn awaits_response(&self) -> bool {
+        Connection::awaits_response(self)
+    }
+
+    fn queued(&self) -> usize {
+        self.transmit().len()
+    }
+
+    fn upgrades(&self) -> bool {
+        true
+    }
+}
+
+/// The sending half of an exchange as the application sees it.
 pub struct Output<'c> {
-    conn: &'c mut Connection,
+    sink: &'c mut dyn ResponseSink,
     now: Now,
     stats: &'c mut ExchangeStats,
     extra: &'c mut ExtraHeaders,
@@ -383,10 +461,10 @@ pub struct Output<'c> {
 }
 
 impl<'c> Output<'c> {
-    /// Wraps a connection for one step of the exchange `exchange` (what the driver uses): the
-    /// extra header fields of the exchange go out with every response head.
+    /// Wraps a sink for one step of the exchange `exchange` (what a driver uses): the extra
+    /// header fields of the exchange go out with every response head.
     pub fn for_exchange(
-        conn: &'c mut Connection,
+        sink: &'c mut dyn ResponseSink,
         now: Now,
         exchange: &'c mut Exchange,
     ) -> Output<'c> {
@@ -398,7 +476,7 @@ impl<'c> Output<'c> {
             ..
         } = exchange;
         Output {
-            conn,
+            sink,
             now,
             stats,
             extra: headers,
@@ -407,9 +485,14 @@ impl<'c> Output<'c> {
         }
     }
 
-    /// The connection underneath (for the driver's error handling).
-    pub fn connection(&mut self) -> &mut Connection {
-        self.conn
+    /// Ends the exchange for good (see [`ResponseSink::abort`]).
+    pub fn abort(&mut self) {
+        self.sink.abort();
+    }
+
+    /// Whether this driver can hand the connection to a WebSocket session.
+    pub fn upgrades(&self) -> bool {
+        self.sink.upgrades()
     }
 
     /// The statistics of the exchange (status and body bytes sent so far).
@@ -439,7 +522,7 @@ impl<'c> Output<'c> {
 
     /// Whether no response has been started for the current request yet.
     pub fn awaits_response(&self) -> bool {
-        self.conn.awaits_response()
+        self.sink.awaits_response()
     }
 
     /// Sends a complete response held in memory.
@@ -454,7 +537,7 @@ impl<'c> Output<'c> {
         let now = self.now;
         let extra = &mut *self.extra;
         with_merged(extra, headers, |all| {
-            self.conn.send_full(status, all, body, now)
+            self.sink.send_full(status, all, body, now)
         })?;
         Ok(())
     }
@@ -470,7 +553,7 @@ impl<'c> Output<'c> {
         let now = self.now;
         let extra = &mut *self.extra;
         with_merged(extra, headers, |all| {
-            self.conn.send_response(
+            self.sink.send_head(
                 &Response {
                     status,
                     headers: all,
@@ -484,18 +567,18 @@ impl<'c> Output<'c> {
 
     pub fn data(&mut self, data: &[u8]) -> Result<(), AppError> {
         self.stats.body_bytes += data.len() as u64;
-        self.conn.send_data(data, self.now.instant)?;
+        self.sink.send_data(data, self.now.instant)?;
         Ok(())
     }
 
     pub fn end(&mut self) -> Result<(), AppError> {
-        self.conn.send_end(&[], self.now.instant)?;
+        self.sink.send_end(self.now.instant)?;
         Ok(())
     }
 
     /// Bytes the transmit buffer may still take before the producer should pause.
     pub fn room(&self) -> usize {
-        WRITE_HIGH_WATER.saturating_sub(self.conn.transmit().len())
+        WRITE_HIGH_WATER.saturating_sub(self.sink.queued())
     }
 }
 

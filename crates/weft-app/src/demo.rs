@@ -51,6 +51,9 @@ pub struct DemoConfig {
     pub ws_chat: WsOptions,
     /// The chat room, shared by every worker.
     pub chat_room: Arc<ChatRoom>,
+    /// The origins allowed to open WebSocket sessions (empty: any); already applied to
+    /// `ws_echo` and `ws_chat` by [`crate::demo_options::apply`].
+    pub ws_origins: Vec<String>,
 }
 
 /// Messages in the chat room are short: a smaller limit than the echo's.
@@ -66,6 +69,7 @@ impl Default for DemoConfig {
             ws_echo: WsOptions::default(),
             ws_chat: chat_options(),
             chat_room: Arc::new(ChatRoom::default()),
+            ws_origins: Vec::new(),
         }
     }
 }

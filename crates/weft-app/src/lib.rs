@@ -24,6 +24,7 @@ pub mod compressor;
 pub mod conditional;
 pub mod deflate_encoder;
 pub mod demo;
+pub mod demo_options;
 pub mod file_cache;
 pub mod listing;
 pub mod mapping;
@@ -38,7 +39,7 @@ pub mod websocket;
 
 pub use app::{
     is_safe_field_value, App, AppError, Completed, Exchange, ExchangeStats, ExtraHeaders, Output,
-    Produce, RequestLine, Responder, StaticFields, WRITE_HIGH_WATER,
+    Produce, RequestLine, Responder, ResponseSink, StaticFields, WRITE_HIGH_WATER,
 };
 pub use compressor::{CompressOptions, Compressor};
 pub use middleware::{AccessLog, Chain, Cors, Flow, Middleware, SecurityHeaders};

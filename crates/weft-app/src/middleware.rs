@@ -124,7 +124,7 @@ pub fn answer_failure(err: &AppError, out: &mut Output<'_>, log: &mut Vec<u8>) {
             return;
         }
     }
-    out.connection().abort();
+    out.abort();
 }
 
 /// The access log: one line per exchange,

@@ -182,6 +182,11 @@ impl Default for WsOptions {
     }
 }
 
+/// The body of the `501` a WebSocket route answers where connections cannot be upgraded.
+pub const NO_UPGRADES: &[u8] = b"WebSocket is not available here: this server runs behind a \
+wasi:http host, which owns the HTTP connection and cannot hand it over (use weft's native \
+build or its raw-socket component, weft.wasm, for WebSocket)\n";
+
 /// A session the exchange has accepted, waiting for the core to report the upgrade.
 pub struct PendingUpgrade {
     pub config: WsConfig,
@@ -200,14 +205,23 @@ impl Output<'_> {
     /// Answers a WebSocket handshake: `101 Switching Protocols` with the negotiated
     /// subprotocol and extension, and `handler` runs the session; or, for a request that is
     /// not a valid handshake, the handshake error's status (400, 405 or 426) with its fields;
-    /// or `403` for an origin the options' check refuses. Returns whether the session was
-    /// accepted.
+    /// or `403` for an origin the options' check refuses; or, behind a driver that cannot
+    /// upgrade a connection (a `wasi:http` host), `501` saying so. Returns whether the session
+    /// was accepted.
     pub fn accept_websocket(
         &mut self,
         head: &RequestHead<'_>,
         options: &WsOptions,
         handler: Box<dyn WebSocketHandler>,
     ) -> Result<bool, AppError> {
+        if !self.upgrades() {
+            self.full(
+                501,
+                &[("Content-Type", b"text/plain; charset=utf-8")],
+                NO_UPGRADES,
+            )?;
+            return Ok(false);
+        }
         let handshake_options = HandshakeOptions {
             protocols: &options.protocols,
             deflate: options.deflate,

@@ -2,8 +2,9 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
+use weft_app::demo::DemoConfig;
+use weft_app::demo_options::{self, number, seconds};
 use weft_core::Limits;
 
 pub const USAGE: &str = "\
@@ -67,53 +68,26 @@ options:
 /// Everything `weft serve` is told.
 #[derive(Clone, Debug)]
 pub struct ServeConfig {
-    pub root: Option<PathBuf>,
     pub listen: SocketAddr,
     pub workers: usize,
     pub limits: Limits,
-    pub access_log: bool,
-    /// `--cors-origin` values, in order.
-    pub cors_origins: Vec<String>,
-    /// The static file service: `--no-listing`, `--allow-dotfiles`, `--cache-control`,
-    /// `--etag-inode`, `--file-cache`, `--compress-*`.
-    pub files: weft_app::StaticOptions,
-    /// `/ws/echo` options (`--ws-*`).
-    pub ws_echo: weft_app::WsOptions,
-    /// `/ws/chat` options (`--ws-*`, with the chat's own message limit).
-    pub ws_chat: weft_app::WsOptions,
-    /// The chat room every worker shares.
-    pub chat_room: std::sync::Arc<weft_app::chat::ChatRoom>,
-    /// `--ws-origin` values: the origins allowed to open WebSocket sessions (empty: any).
-    pub ws_origins: Vec<String>,
     /// `--max-connections`: connections per worker.
     pub max_connections: usize,
     /// `--memory-budget`: bytes all WebSocket sessions together may buffer.
     pub memory_budget: usize,
+    /// The application's options: ROOT and the flags of [`weft_app::demo_options`].
+    pub app: DemoConfig,
 }
 
 impl ServeConfig {
-    /// `options` with the `--ws-origin` check, when origins were given.
-    fn ws_options(&self, options: &weft_app::WsOptions) -> weft_app::WsOptions {
-        let mut options = options.clone();
-        // A session's output waits for its peer as long as a response's may.
-        options.config.send_timeout = self.limits.send_timeout;
-        if !self.ws_origins.is_empty() {
-            options.origin_check = Some(weft_app::allow_origins(self.ws_origins.clone()));
-        }
-        options
-    }
-
-    /// The part of the configuration the demo application takes.
-    pub fn demo(&self) -> weft_app::demo::DemoConfig {
-        weft_app::demo::DemoConfig {
-            root: self.root.clone(),
-            access_log: self.access_log,
-            cors_origins: self.cors_origins.clone(),
-            files: self.files.clone(),
-            ws_echo: self.ws_options(&self.ws_echo),
-            ws_chat: self.ws_options(&self.ws_chat),
-            chat_room: std::sync::Arc::clone(&self.chat_room),
-        }
+    /// The configuration of the demo application: the application's options, with the
+    /// server's send timeout on its WebSocket sessions (a session's output waits for its
+    /// peer as long as a response's may).
+    pub fn demo(&self) -> DemoConfig {
+        let mut demo = self.app.clone();
+        demo.ws_echo.config.send_timeout = self.limits.send_timeout;
+        demo.ws_chat.config.send_timeout = self.limits.send_timeout;
+        demo
     }
 }
 
@@ -129,46 +103,6 @@ fn value<'a>(flag: &str, it: &mut impl Iterator<Item = &'a String>) -> Result<&'
     it.next().ok_or_else(|| format!("{flag} needs a value"))
 }
 
-fn number<T: std::str::FromStr>(flag: &str, text: &str) -> Result<T, String> {
-    text.parse()
-        .map_err(|_| format!("{flag}: not a valid number: {text}"))
-}
-
-fn seconds(flag: &str, text: &str) -> Result<Duration, String> {
-    let secs: f64 = number(flag, text)?;
-    if !(secs > 0.0 && secs < 1e9) {
-        return Err(format!("{flag}: must be a positive number of seconds"));
-    }
-    Ok(Duration::from_secs_f64(secs))
-}
-
-/// `--cache-control EXT=VALUE` (`*=VALUE` for the default); a later value for the same
-/// extension replaces the earlier one.
-fn cache_control(files: &mut weft_app::StaticOptions, arg: &str) -> Result<(), String> {
-    let (ext, value) = arg
-        .split_once('=')
-        .ok_or_else(|| format!("--cache-control: expected EXT=VALUE, got {arg}"))?;
-    let ext = ext.strip_prefix('.').unwrap_or(ext);
-    let value = value.trim();
-    if !weft_app::is_safe_field_value(value.as_bytes()) || value.is_empty() {
-        return Err(format!(
-            "--cache-control: not a valid header value: {value}"
-        ));
-    }
-    if ext == "*" {
-        files.cache_control = value.to_string();
-    } else if !ext.is_empty() && ext.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        let ext = ext.to_ascii_lowercase();
-        files.cache_control_by_ext.retain(|(e, _)| *e != ext);
-        files.cache_control_by_ext.push((ext, value.to_string()));
-    } else {
-        return Err(format!(
-            "--cache-control: EXT must be letters and digits, or * for the default (got {ext})"
-        ));
-    }
-    Ok(())
-}
-
 /// Parses the arguments after the program name.
 pub fn parse(args: &[String], default_workers: usize) -> Result<Command, String> {
     let mut it = args.iter();
@@ -179,19 +113,12 @@ pub fn parse(args: &[String], default_workers: usize) -> Result<Command, String>
         Some(other) => return Err(format!("unknown command: {other}")),
     }
     let mut config = ServeConfig {
-        root: None,
         listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
         workers: default_workers.max(1),
         limits: Limits::default(),
-        access_log: true,
-        cors_origins: Vec::new(),
-        files: weft_app::StaticOptions::default(),
-        ws_echo: weft_app::WsOptions::default(),
-        ws_chat: weft_app::demo::chat_options(),
-        chat_room: std::sync::Arc::default(),
-        ws_origins: Vec::new(),
         max_connections: crate::event_loop::DEFAULT_MAX_CONNECTIONS,
         memory_budget: crate::budget::DEFAULT_MEMORY_BUDGET,
+        app: DemoConfig::default(),
     };
     while let Some(arg) = it.next() {
         let flag = arg.as_str();
@@ -222,36 +149,6 @@ pub fn parse(args: &[String], default_workers: usize) -> Result<Command, String>
             "--idle-timeout" => config.limits.idle_timeout = seconds(flag, value(flag, &mut it)?)?,
             "--body-timeout" => config.limits.body_timeout = seconds(flag, value(flag, &mut it)?)?,
             "--send-timeout" => config.limits.send_timeout = seconds(flag, value(flag, &mut it)?)?,
-            "--ws-max-message" => {
-                let n: usize = number(flag, value(flag, &mut it)?)?;
-                if n == 0 {
-                    return Err("--ws-max-message: must be at least 1".into());
-                }
-                config.ws_echo.config.max_message = n;
-                config.ws_echo.config.max_frame = n;
-            }
-            "--ws-ping-interval" => {
-                let t = seconds(flag, value(flag, &mut it)?)?;
-                config.ws_echo.config.ping_interval = Some(t);
-                config.ws_chat.config.ping_interval = Some(t);
-            }
-            "--ws-ping-timeout" => {
-                let t = seconds(flag, value(flag, &mut it)?)?;
-                config.ws_echo.config.ping_timeout = t;
-                config.ws_chat.config.ping_timeout = t;
-            }
-            "--ws-origin" => {
-                let v = value(flag, &mut it)?;
-                if v == "*" {
-                    return Err("--ws-origin: any origin is the default; omit the flag".into());
-                }
-                weft_app::Cors::new(&[v]).map_err(|e| format!("--ws-origin: {e}"))?;
-                config.ws_origins.push(v.clone());
-            }
-            "--ws-no-deflate" => {
-                config.ws_echo.deflate = false;
-                config.ws_chat.deflate = false;
-            }
             "--max-connections" => {
                 config.max_connections = number(flag, value(flag, &mut it)?)?;
                 if config.max_connections == 0 {
@@ -259,33 +156,18 @@ pub fn parse(args: &[String], default_workers: usize) -> Result<Command, String>
                 }
             }
             "--memory-budget" => config.memory_budget = number(flag, value(flag, &mut it)?)?,
-            "--quiet" => config.access_log = false,
-            "--cors-origin" => {
-                let v = value(flag, &mut it)?;
-                weft_app::Cors::new(&[v]).map_err(|e| format!("--cors-origin: {e}"))?;
-                config.cors_origins.push(v.clone());
-            }
-            "--no-listing" => config.files.listing = false,
-            "--allow-dotfiles" => config.files.allow_dotfiles = true,
-            "--etag-inode" => config.files.etag_inode = true,
-            "--file-cache" => config.files.memory_cache = number(flag, value(flag, &mut it)?)?,
-            "--cache-control" => cache_control(&mut config.files, value(flag, &mut it)?)?,
-            "--compress-level" => {
-                let level: u8 = number(flag, value(flag, &mut it)?)?;
-                if level > 9 {
-                    return Err("--compress-level: must be between 0 (off) and 9".into());
+            _ => match demo_options::find(flag) {
+                Some(option) => {
+                    let v = match option.takes_value {
+                        true => value(flag, &mut it)?.as_str(),
+                        false => "",
+                    };
+                    demo_options::apply(&mut config.app, flag, v)?;
                 }
-                config.files.compress.level = level;
-            }
-            "--compress-min-size" => {
-                config.files.compress.min_size = number(flag, value(flag, &mut it)?)?
-            }
-            "--compress-cache" => {
-                config.files.compress.cache_bytes = number(flag, value(flag, &mut it)?)?
-            }
-            _ if flag.starts_with('-') => return Err(format!("unknown option: {flag}")),
-            _ if config.root.is_none() => config.root = Some(PathBuf::from(flag)),
-            _ => return Err(format!("unexpected argument: {flag}")),
+                None if flag.starts_with('-') => return Err(format!("unknown option: {flag}")),
+                None if config.app.root.is_none() => config.app.root = Some(PathBuf::from(flag)),
+                None => return Err(format!("unexpected argument: {flag}")),
+            },
         }
     }
     Ok(Command::Serve(Box::new(config)))
@@ -294,6 +176,7 @@ pub fn parse(args: &[String], default_workers: usize) -> Result<Command, String>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn args(s: &str) -> Vec<String> {
         s.split_whitespace().map(String::from).collect()
@@ -307,14 +190,14 @@ mod tests {
         ) else {
             panic!("not serve");
         };
-        assert_eq!(c.root, Some(PathBuf::from("site")));
+        assert_eq!(c.app.root, Some(PathBuf::from("site")));
         assert_eq!(c.listen.port(), 0);
         assert_eq!(c.workers, 2);
-        assert!(!c.access_log);
-        assert_eq!(c.cors_origins, ["http://a.example", "*"]);
-        assert!(c.files.listing);
-        assert!(!c.files.allow_dotfiles);
-        assert_eq!(c.files.cache_control, "no-cache");
+        assert!(!c.app.access_log);
+        assert_eq!(c.app.cors_origins, ["http://a.example", "*"]);
+        assert!(c.app.files.listing);
+        assert!(!c.app.files.allow_dotfiles);
+        assert_eq!(c.app.files.cache_control, "no-cache");
     }
 
     #[test]
@@ -341,13 +224,13 @@ mod tests {
         let Ok(Command::Serve(c)) = parse(&argv, 1) else {
             panic!("not serve");
         };
-        assert!(!c.files.listing);
-        assert!(c.files.allow_dotfiles);
-        assert!(c.files.etag_inode);
-        assert_eq!(c.files.memory_cache, 0);
-        assert_eq!(c.files.cache_control, "public, max-age=60");
+        assert!(!c.app.files.listing);
+        assert!(c.app.files.allow_dotfiles);
+        assert!(c.app.files.etag_inode);
+        assert_eq!(c.app.files.memory_cache, 0);
+        assert_eq!(c.app.files.cache_control, "public, max-age=60");
         assert_eq!(
-            c.files.cache_control_by_ext,
+            c.app.files.cache_control_by_ext,
             [
                 (
                     "woff2".to_string(),
@@ -401,17 +284,17 @@ mod tests {
         let Ok(Command::Serve(c)) = parse(&args("serve"), 1) else {
             panic!("not serve");
         };
-        assert_eq!(c.files.compress, weft_app::CompressOptions::default());
-        assert_eq!(c.files.compress.level, 6);
+        assert_eq!(c.app.files.compress, weft_app::CompressOptions::default());
+        assert_eq!(c.app.files.compress.level, 6);
         let Ok(Command::Serve(c)) = parse(
             &args("serve --compress-level 0 --compress-min-size 10 --compress-cache 0"),
             1,
         ) else {
             panic!("not serve");
         };
-        assert_eq!(c.files.compress.level, 0);
-        assert_eq!(c.files.compress.min_size, 10);
-        assert_eq!(c.files.compress.cache_bytes, 0);
+        assert_eq!(c.app.files.compress.level, 0);
+        assert_eq!(c.app.files.compress.min_size, 10);
+        assert_eq!(c.app.files.compress.cache_bytes, 0);
         assert!(parse(&args("serve --compress-level 10"), 1).is_err());
         assert!(parse(&args("serve --compress-level x"), 1).is_err());
         assert!(parse(&args("serve --compress-min-size"), 1).is_err());

@@ -17,8 +17,12 @@ fn main() -> ExitCode {
             println!("weft {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
-        Ok(Command::Serve(config)) if config.root.as_ref().is_some_and(|r| !r.is_dir()) => {
-            let root = config.root.as_deref().unwrap_or(std::path::Path::new(""));
+        Ok(Command::Serve(config)) if config.app.root.as_ref().is_some_and(|r| !r.is_dir()) => {
+            let root = config
+                .app
+                .root
+                .as_deref()
+                .unwrap_or(std::path::Path::new(""));
             eprintln!("weft: ROOT {} is not a directory", root.display());
             ExitCode::from(2)
         }
