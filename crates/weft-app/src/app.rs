@@ -367,7 +367,8 @@ impl Exchange {
 /// A finished exchange, as [`App::complete`] sees it.
 #[derive(Clone, Copy, Debug)]
 pub struct Completed<'a> {
-    pub peer: SocketAddr,
+    /// The client's address, where the driver knows it (a `wasi:http` host does not tell).
+    pub peer: Option<SocketAddr>,
     pub exchange: &'a Exchange,
     /// From the complete request head (or the refusal) to the last response byte queued.
     pub duration: Duration,

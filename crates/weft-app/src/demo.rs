@@ -37,8 +37,11 @@ const JSON: &[u8] = b"application/json";
 /// How the demo is set up (the `weft serve` options that reach the application).
 #[derive(Clone, Debug)]
 pub struct DemoConfig {
-    /// Files from here; the embedded demo site when `None`.
+    /// Files from here; else `site`.
     pub root: Option<PathBuf>,
+    /// Files compiled in, `(path, bytes)`, served when there is no `root`; the embedded demo
+    /// site when both are `None`.
+    pub site: Option<&'static [(&'static str, &'static [u8])]>,
     /// The access log middleware (`--quiet` turns it off).
     pub access_log: bool,
     /// CORS origins (`--cors-origin`, repeatable; `*` for any); none: no CORS middleware.
@@ -63,6 +66,7 @@ impl Default for DemoConfig {
     fn default() -> Self {
         DemoConfig {
             root: None,
+            site: None,
             access_log: true,
             cors_origins: Vec::new(),
             files: StaticOptions::default(),
@@ -156,7 +160,10 @@ pub fn demo_router(config: &DemoConfig) -> Result<Router, crate::router::Pattern
                 Ok(None)
             },
         )?;
-    let files = Arc::new(StaticFiles::new(config.root.clone(), config.files.clone()));
+    let files = Arc::new(match (&config.root, config.site) {
+        (None, Some(site)) => StaticFiles::embedded(site, config.files.clone()),
+        (root, _) => StaticFiles::new(root.clone(), config.files.clone()),
+    });
     router.fallback(
         MethodSet::GET,
         move |req: &Request<'_>, out: &mut Output<'_>| files.serve(req.head, req.head.path(), out),

@@ -128,7 +128,8 @@ pub fn answer_failure(err: &AppError, out: &mut Output<'_>, log: &mut Vec<u8>) {
 }
 
 /// The access log: one line per exchange,
-/// `PEER "METHOD TARGET VERSION" STATUS BODY_BYTES DURATION`, for example
+/// `PEER "METHOD TARGET VERSION" STATUS BODY_BYTES DURATION` (PEER `-` where the driver does
+/// not know it), for example
 /// `127.0.0.1:50000 "GET /hello HTTP/1.1" 200 13 0.021ms`; a request refused before its head
 /// was complete shows `"-"`.
 #[derive(Clone, Copy, Debug, Default)]
@@ -142,10 +143,14 @@ impl Middleware for AccessLog {
     fn complete(&self, done: &Completed<'_>, log: &mut Vec<u8>) {
         let micros = done.duration.as_micros();
         let ex = done.exchange;
+        let peer: &dyn std::fmt::Display = match &done.peer {
+            Some(peer) => peer,
+            None => &"-",
+        };
         let _ = writeln!(
             log,
             "{} \"{}\" {} {} {}.{:03}ms",
-            done.peer,
+            peer,
             ex.request.as_str().unwrap_or("-"),
             ex.stats.status,
             ex.stats.body_bytes,

@@ -160,7 +160,7 @@ pub(crate) fn run_with(app: &dyn App, input: &[u8], options: Options) -> Run {
             step.drive(r, &mut pos, &mut now, &mut run);
         }
         let done = Completed {
-            peer,
+            peer: Some(peer),
             exchange: &ex,
             duration: Duration::from_micros(1234),
         };

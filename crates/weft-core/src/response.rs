@@ -129,7 +129,7 @@ pub(crate) fn push_hex(out: &mut Vec<u8>, n: u64) {
 }
 
 /// Is this header line safe to emit? Token name; value free of CR, LF, NUL and other CTLs.
-pub(crate) fn valid_header(name: &str, value: &[u8]) -> bool {
+pub fn valid_header(name: &str, value: &[u8]) -> bool {
     is_token(name.as_bytes()) && field_value_len(value) == value.len()
 }
 

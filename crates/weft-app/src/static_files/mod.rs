@@ -173,25 +173,35 @@ fn fnv1a(parts: &[&[u8]]) -> u64 {
 impl StaticFiles {
     /// Serves the files below `root`, or the embedded demo site when `None`.
     pub fn new(root: Option<PathBuf>, options: StaticOptions) -> StaticFiles {
-        let source = match root {
-            None => Source::Embedded(
-                EMBEDDED
-                    .iter()
-                    .map(|&(name, bytes)| EmbeddedFile {
-                        name,
-                        bytes,
-                        etag: Arc::from(format!("\"e-{:016x}\"", fnv1a(&[bytes]))),
-                    })
-                    .collect(),
-            ),
+        match root {
+            None => StaticFiles::embedded(EMBEDDED, options),
             Some(root) => {
                 #[cfg(not(target_os = "wasi"))]
                 let canonical = std::fs::canonicalize(&root).ok();
                 #[cfg(target_os = "wasi")]
                 let canonical = None;
-                Source::Disk { root, canonical }
+                StaticFiles::with_source(Source::Disk { root, canonical }, options)
             }
-        };
+        }
+    }
+
+    /// Serves files compiled in: `(path below the root, bytes)`, paths separated by `/`.
+    pub fn embedded(
+        files: &'static [(&'static str, &'static [u8])],
+        options: StaticOptions,
+    ) -> StaticFiles {
+        let files = files
+            .iter()
+            .map(|&(name, bytes)| EmbeddedFile {
+                name,
+                bytes,
+                etag: Arc::from(format!("\"e-{:016x}\"", fnv1a(&[bytes]))),
+            })
+            .collect();
+        StaticFiles::with_source(Source::Embedded(files), options)
+    }
+
+    fn with_source(source: Source, options: StaticOptions) -> StaticFiles {
         let cache = FileCache::new(options.memory_cache);
         let compressor = Compressor::new(options.compress.clone());
         StaticFiles {

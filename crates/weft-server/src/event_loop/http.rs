@@ -134,7 +134,7 @@ fn complete_exchange<A: App>(app: &A, conn: &mut Conn, now: Now, log: &mut Vec<u
     conn.http.wake_at = None;
     conn.http.waiting_body = false;
     let done = Completed {
-        peer: conn.peer,
+        peer: Some(conn.peer),
         exchange: &conn.http.exchange,
         duration: now
             .instant
