@@ -35,7 +35,10 @@ fn files_below(dir: &Path, prefix: &str, out: &mut Vec<(String, PathBuf)>) {
 
 fn main() {
     println!("cargo:rerun-if-env-changed=WEFT_SITE");
-    println!("cargo:rerun-if-env-changed={}", weft_app::demo_options::ROOT_ENV);
+    println!(
+        "cargo:rerun-if-env-changed={}",
+        weft_app::demo_options::ROOT_ENV
+    );
     let mut code = String::new();
     match std::env::var_os("WEFT_SITE") {
         Some(dir) => {
@@ -47,7 +50,11 @@ fn main() {
             files_below(&dir, "", &mut files);
             code.push_str("pub static SITE: Option<&[(&str, &[u8])]> = Some(&[\n");
             for (name, path) in files {
-                let _ = writeln!(code, "    ({name:?}, include_bytes!({:?})),", path.display().to_string());
+                let _ = writeln!(
+                    code,
+                    "    ({name:?}, include_bytes!({:?})),",
+                    path.display().to_string()
+                );
             }
             code.push_str("]);\n");
         }

@@ -13,5 +13,6 @@ pub mod escape;
 pub mod fuzz;
 pub mod response;
 pub mod run;
+pub mod serve;
 pub mod suite;
 pub mod target;

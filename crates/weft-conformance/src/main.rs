@@ -22,12 +22,17 @@ targets:
   --target native          start target/release/weft on the fixture site (default)
   --target wasm            start weft.wasm under wasmtime on the fixture site
   --target all             both; cases whose normalised bytes differ between them fail
+  --target serve           weft-http-fs.wasm under `wasmtime serve` on the fixture site,
+                           compared with the native build on the application's cases
+                           (the host's HTTP stack decides the rest: not applicable)
   --target addr=HOST:PORT  a server already running on loopback
 
 options:
   --weft PATH              native binary (default: <repo>/target/release/weft)
   --wasm PATH              component (default: <repo>/target/wasm32-wasip2/release/weft.wasm)
   --wasmtime PATH          wasmtime executable (default: found on PATH)
+  --http-wasm PATH         wasi:http component for --target serve (default:
+                           <repo>/target/wasm32-wasip2/release/weft_http_fs.wasm)
   --cases DIR              cases directory (default: <repo>/conformance/cases)
   --site DIR               fixture site (default: <repo>/conformance/fixtures/site)
   --filter SUBSTR          run only cases whose name contains SUBSTR (repeatable: any matches)
@@ -52,6 +57,8 @@ enum TargetArg {
     Native,
     Wasm,
     All,
+    /// The application's cases on a wasi:http host, compared with native.
+    Serve,
     Addr(String),
 }
 
@@ -61,6 +68,7 @@ struct Args {
     weft: Option<PathBuf>,
     wasm: Option<PathBuf>,
     wasmtime: Option<PathBuf>,
+    http_wasm: Option<PathBuf>,
     cases: Option<PathBuf>,
     site: Option<PathBuf>,
     filters: Vec<String>,
@@ -97,6 +105,7 @@ fn parse_args(argv: Vec<String>) -> Result<Option<Args>, String> {
         weft: None,
         wasm: None,
         wasmtime: None,
+        http_wasm: None,
         cases: None,
         site: None,
         filters: Vec::new(),
@@ -134,11 +143,12 @@ fn parse_args(argv: Vec<String>) -> Result<Option<Args>, String> {
                     "native" => TargetArg::Native,
                     "wasm" => TargetArg::Wasm,
                     "all" => TargetArg::All,
+                    "serve" => TargetArg::Serve,
                     _ => match v.strip_prefix("addr=") {
                         Some(addr) => TargetArg::Addr(addr.to_string()),
                         None => {
                             return Err(format!(
-                                "unknown target {v:?} (native, wasm, all, addr=HOST:PORT)"
+                                "unknown target {v:?} (native, wasm, all, serve, addr=HOST:PORT)"
                             ))
                         }
                     },
@@ -147,6 +157,7 @@ fn parse_args(argv: Vec<String>) -> Result<Option<Args>, String> {
             "--weft" => a.weft = Some(value("--weft")?.into()),
             "--wasm" => a.wasm = Some(value("--wasm")?.into()),
             "--wasmtime" => a.wasmtime = Some(value("--wasmtime")?.into()),
+            "--http-wasm" => a.http_wasm = Some(value("--http-wasm")?.into()),
             "--cases" => a.cases = Some(value("--cases")?.into()),
             "--site" => a.site = Some(value("--site")?.into()),
             "--filter" => a.filters.push(value("--filter")?),
@@ -177,8 +188,11 @@ fn parse_args(argv: Vec<String>) -> Result<Option<Args>, String> {
             return Err(format!("{flag} takes no value"));
         }
     }
-    if a.bless && a.target == TargetArg::All {
+    if a.bless && matches!(a.target, TargetArg::All | TargetArg::Serve) {
         return Err("--bless needs a single target (native, wasm or addr=...)".into());
+    }
+    if a.target == TargetArg::Serve && a.fuzz.is_some() {
+        return Err("--fuzz tests weft's own HTTP parsing: not with --target serve".into());
     }
     if a.fuzz_only && a.fuzz.is_none() {
         return Err("--fuzz-only needs --fuzz N[:SEED]".into());
@@ -284,6 +298,20 @@ fn run(args: Args) -> Result<i32, String> {
         }
         return Ok(0);
     }
+    let serve = args.target == TargetArg::Serve;
+    if serve {
+        let skipped = weft_conformance::serve::not_applicable(&cases);
+        let count: usize = skipped.values().sum();
+        let groups: Vec<String> = skipped.iter().map(|(g, n)| format!("{g} {n}")).collect();
+        println!(
+            "not applicable on serve (the host's HTTP stack decides): {count} case(s): {}",
+            groups.join(", ")
+        );
+        cases.retain(weft_conformance::serve::applicable);
+        cases
+            .iter_mut()
+            .for_each(weft_conformance::serve::compare_only);
+    }
     if cases.is_empty() && args.fuzz.is_none() {
         return Err(format!(
             "no case selected ({total} found under {})",
@@ -303,7 +331,8 @@ fn run(args: Args) -> Result<i32, String> {
         jobs: args.jobs,
         bless: args.bless,
         verbose: args.verbose,
-        show_target: args.target == TargetArg::All,
+        show_target: matches!(args.target, TargetArg::All | TargetArg::Serve),
+        transcripts_only: serve,
     };
 
     // Build every target spec first so that a missing binary fails fast.
@@ -318,7 +347,7 @@ fn run(args: Args) -> Result<i32, String> {
                     .clone()
                     .unwrap_or_else(|| root.join("conformance/fixtures/site")),
             );
-            if matches!(t, TargetArg::Native | TargetArg::All) {
+            if matches!(t, TargetArg::Native | TargetArg::All | TargetArg::Serve) {
                 let weft = absolute(
                     args.weft
                         .clone()
@@ -337,6 +366,19 @@ fn run(args: Args) -> Result<i32, String> {
                 specs.push(ProcessSpec::wasm(
                     args.wasmtime.as_deref(),
                     &wasm,
+                    &site,
+                    &root,
+                    st,
+                )?);
+            }
+            if *t == TargetArg::Serve {
+                let component = absolute(args.http_wasm.clone().unwrap_or_else(|| {
+                    root.join("target/wasm32-wasip2/release/weft_http_fs.wasm")
+                }));
+                let st = args.startup_timeout.unwrap_or(Duration::from_secs(60));
+                specs.push(ProcessSpec::serve(
+                    args.wasmtime.as_deref(),
+                    &component,
                     &site,
                     &root,
                     st,
@@ -396,7 +438,31 @@ fn run(args: Args) -> Result<i32, String> {
         results.push((label, r));
     }
 
-    let cross = if results.len() == 2 {
+    let mut core_answers = Vec::new();
+    let cross = if serve && results.len() == 2 {
+        let comparison = weft_conformance::serve::compare_application(
+            &cases,
+            (&results[0].0, &results[0].1),
+            (&results[1].0, &results[1].1),
+        );
+        for msg in comparison.failures.values() {
+            print!("{msg}");
+        }
+        if !comparison.core_answers.is_empty() {
+            let names: Vec<&str> = comparison
+                .core_answers
+                .iter()
+                .map(|&i| cases[i].name.as_str())
+                .collect();
+            println!(
+                "not applicable on serve (answered by native's protocol core, by the host's parser here): {} case(s): {}",
+                names.len(),
+                names.join(", ")
+            );
+        }
+        core_answers = comparison.core_answers;
+        comparison.failures
+    } else if results.len() == 2 {
         let diffs = compare_targets(
             &cases,
             (&results[0].0, &results[0].1),
@@ -414,7 +480,7 @@ fn run(args: Args) -> Result<i32, String> {
     for (i, case) in cases.iter().enumerate() {
         let statuses: Vec<Status> = results.iter().map(|(_, r)| r[i].status).collect();
         blessed += results.iter().filter(|(_, r)| r[i].blessed).count();
-        if case.skip.is_some() {
+        if case.skip.is_some() || core_answers.contains(&i) {
             skipped += 1;
         } else if statuses.iter().all(|s| *s == Status::Passed) && !cross.contains_key(&i) {
             passed += 1;

@@ -19,6 +19,18 @@ use std::time::Duration;
 /// The line a weft server prints first: `weft: listening on http://ADDR/`.
 pub const LISTEN_PREFIX: &str = "weft: listening on http://";
 
+/// The line `wasmtime serve` prints first, on stderr: `Serving HTTP on http://ADDR/`.
+pub const WASMTIME_SERVE_PREFIX: &str = "Serving HTTP on http://";
+
+/// Where a started server tells its address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListenLine {
+    /// The first stdout line is `weft: listening on http://ADDR/`.
+    WeftStdout,
+    /// The first stderr line is `Serving HTTP on http://ADDR/` (`wasmtime serve`).
+    WasmtimeServeStderr,
+}
+
 /// A server under test.
 pub trait Target: Send {
     /// Short name used in reports (`native`, `wasm`, `addr`).
@@ -104,6 +116,8 @@ pub struct ProcessSpec {
     pub log: PathBuf,
     /// How long to wait for the listening line.
     pub startup_timeout: Duration,
+    /// Where the listening line comes from.
+    pub listen_line: ListenLine,
 }
 
 impl ProcessSpec {
@@ -129,6 +143,7 @@ impl ProcessSpec {
             cwd: root.to_path_buf(),
             log: root.join("target").join("conformance-native.log"),
             startup_timeout,
+            listen_line: ListenLine::WeftStdout,
         })
     }
 
@@ -141,13 +156,7 @@ impl ProcessSpec {
         root: &Path,
         startup_timeout: Duration,
     ) -> Result<ProcessSpec, String> {
-        let wasmtime = match wasmtime {
-            Some(p) if p.is_file() => p.to_path_buf(),
-            Some(p) => return Err(format!("wasm target: wasmtime not found at {}", p.display())),
-            None => find_in_path("wasmtime").ok_or_else(|| {
-                "wasm target: `wasmtime` is not on PATH (install wasmtime, e.g. `cargo install wasmtime-cli`, or pass --wasmtime PATH)".to_string()
-            })?,
-        };
+        let wasmtime = find_wasmtime(wasmtime, "wasm")?;
         if !wasm.is_file() {
             return Err(format!(
                 "wasm target: component not found at {} (build it with `cargo build --release --target wasm32-wasip2 -p weft-server`, or pass --wasm PATH)",
@@ -173,7 +182,63 @@ impl ProcessSpec {
             cwd: root.to_path_buf(),
             log: root.join("target").join("conformance-wasm.log"),
             startup_timeout,
+            listen_line: ListenLine::WeftStdout,
         })
+    }
+
+    /// `wasmtime serve -Scli --addr 127.0.0.1:0 --dir SITE::/site --env WEFT_ROOT=/site
+    /// --env WEFT_CORS_ORIGIN=http://allowed.example weft_http_fs.wasm`: the application
+    /// with the options of `serve_args` that reach it.
+    pub fn serve(
+        wasmtime: Option<&Path>,
+        component: &Path,
+        site: &Path,
+        root: &Path,
+        startup_timeout: Duration,
+    ) -> Result<ProcessSpec, String> {
+        let wasmtime = find_wasmtime(wasmtime, "serve")?;
+        if !component.is_file() {
+            return Err(format!(
+                "serve target: component not found at {} (build it with `scripts/build-http`, or pass --http-wasm PATH)",
+                component.display()
+            ));
+        }
+        check_site(site)?;
+        let mut dir = site.as_os_str().to_owned();
+        dir.push("::/site");
+        let args: Vec<OsString> = vec![
+            "serve".into(),
+            "-Scli".into(),
+            "--addr".into(),
+            "127.0.0.1:0".into(),
+            "--dir".into(),
+            dir,
+            "--env".into(),
+            "WEFT_ROOT=/site".into(),
+            "--env".into(),
+            "WEFT_CORS_ORIGIN=http://allowed.example".into(),
+            component.as_os_str().to_owned(),
+        ];
+        Ok(ProcessSpec {
+            label: "serve".into(),
+            program: wasmtime,
+            args,
+            cwd: root.to_path_buf(),
+            log: root.join("target").join("conformance-serve.log"),
+            startup_timeout,
+            listen_line: ListenLine::WasmtimeServeStderr,
+        })
+    }
+}
+
+/// The wasmtime executable: `given`, else the one on PATH.
+fn find_wasmtime(given: Option<&Path>, target: &str) -> Result<PathBuf, String> {
+    match given {
+        Some(p) if p.is_file() => Ok(p.to_path_buf()),
+        Some(p) => Err(format!("{target} target: wasmtime not found at {}", p.display())),
+        None => find_in_path("wasmtime").ok_or_else(|| {
+            format!("{target} target: `wasmtime` is not on PATH (install wasmtime, e.g. `cargo install wasmtime-cli`, or pass --wasmtime PATH)")
+        }),
     }
 }
 
@@ -253,12 +318,15 @@ fn find_in_path(name: &str) -> Option<PathBuf> {
 
 /// Parses `weft: listening on http://127.0.0.1:PORT/`.
 pub fn parse_listen_line(line: &str) -> Result<SocketAddr, String> {
-    let bad = || {
-        format!("unexpected first stdout line {line:?} (want \"{LISTEN_PREFIX}127.0.0.1:PORT/\")")
-    };
+    parse_address_line(line, LISTEN_PREFIX)
+}
+
+/// Parses `PREFIX127.0.0.1:PORT/`.
+fn parse_address_line(line: &str, prefix: &str) -> Result<SocketAddr, String> {
+    let bad = || format!("unexpected first line {line:?} (want \"{prefix}127.0.0.1:PORT/\")");
     let rest = line
         .trim_end_matches(['\r', '\n'])
-        .strip_prefix(LISTEN_PREFIX)
+        .strip_prefix(prefix)
         .ok_or_else(bad)?;
     let hostport = rest.strip_suffix('/').ok_or_else(bad)?;
     let addr: SocketAddr = hostport.parse().map_err(|_| bad())?;
@@ -315,13 +383,17 @@ impl ProcessTarget {
             "--- weft-conformance: start #{} of {} ---",
             self.starts, self.spec.label
         );
-        let stderr = log.try_clone().map_err(log_err)?;
+        let other = log.try_clone().map_err(log_err)?;
+        let (stdout, stderr) = match self.spec.listen_line {
+            ListenLine::WeftStdout => (Stdio::piped(), Stdio::from(other)),
+            ListenLine::WasmtimeServeStderr => (Stdio::from(other), Stdio::piped()),
+        };
         let mut child = Command::new(&self.spec.program)
             .args(&self.spec.args)
             .current_dir(&self.spec.cwd)
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(stderr))
+            .stdout(stdout)
+            .stderr(stderr)
             .spawn()
             .map_err(|e| {
                 format!(
@@ -330,12 +402,19 @@ impl ProcessTarget {
                     self.spec.program.display()
                 )
             })?;
-        let stdout = child.stdout.take().expect("piped stdout");
+        let piped: Box<dyn Read + Send> = match self.spec.listen_line {
+            ListenLine::WeftStdout => Box::new(child.stdout.take().expect("piped stdout")),
+            ListenLine::WasmtimeServeStderr => Box::new(child.stderr.take().expect("piped stderr")),
+        };
+        let prefix = match self.spec.listen_line {
+            ListenLine::WeftStdout => LISTEN_PREFIX,
+            ListenLine::WasmtimeServeStderr => WASMTIME_SERVE_PREFIX,
+        };
         let (tx, rx) = mpsc::channel();
         // Reads the listening line, then keeps draining stdout into the log so
         // the server never blocks on a full pipe.
         thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
+            let mut reader = BufReader::new(piped);
             let mut first = String::new();
             match reader.read_line(&mut first) {
                 Ok(0) => {
@@ -362,7 +441,7 @@ impl ProcessTarget {
         });
         self.child = Some(child);
         let outcome = match rx.recv_timeout(self.spec.startup_timeout) {
-            Ok(Ok(line)) => parse_listen_line(&line),
+            Ok(Ok(line)) => parse_address_line(&line, prefix),
             Ok(Err(e)) => Err(e),
             Err(_) => Err(format!(
                 "printed no listening line within {} s",
@@ -469,6 +548,14 @@ mod tests {
             "127.0.0.1:8080".parse().unwrap()
         );
         assert!(parse_listen_line("weft: listening on http://127.0.0.1:8080").is_err());
+        assert_eq!(
+            parse_address_line(
+                "Serving HTTP on http://127.0.0.1:42/\n",
+                WASMTIME_SERVE_PREFIX
+            )
+            .unwrap(),
+            "127.0.0.1:42".parse().unwrap()
+        );
         assert!(parse_listen_line("listening on 8080").is_err());
         assert!(parse_listen_line("weft: listening on http://10.0.0.1:80/").is_err());
         assert_eq!(

@@ -42,10 +42,9 @@ pub trait Host {
     /// (the exchange is over).
     fn send_head(&mut self, head: HostHead) -> bool;
     /// Writes a prefix of `data` without blocking; returns how much was taken, `None` when
-    /// the response stream is gone (the client went away).
+    /// the response stream is gone (the client went away). What is taken goes on towards
+    /// the client at once (a streamed line reaches it as it is produced).
     fn write_body(&mut self, data: &[u8]) -> Option<usize>;
-    /// Pushes what was written on towards the client (a streamed line reaches it now).
-    fn flush(&mut self);
     /// Completes the response body (`true`) or leaves it incomplete, so the client sees a
     /// broken response (`false`).
     fn finish(&mut self, complete: bool);
@@ -133,19 +132,12 @@ fn run<A: App, H: Host>(
             }
             head_sent = true;
         }
-        let mut wrote = false;
         while !sink.pending().is_empty() {
             match host.write_body(sink.pending()) {
                 None => return false,
                 Some(0) => break,
-                Some(n) => {
-                    sink.consume(n);
-                    wrote = true;
-                }
+                Some(n) => sink.consume(n),
             }
-        }
-        if wrote {
-            host.flush();
         }
         if sink.aborted() {
             return false;
@@ -165,9 +157,8 @@ fn run<A: App, H: Host>(
             continue;
         }
         let room = sink.pending().len() < WRITE_HIGH_WATER;
-        let wants_body = !step.body_done
-            && room
-            && step.responder.as_ref().is_some_and(|r| r.wants_body());
+        let wants_body =
+            !step.body_done && room && step.responder.as_ref().is_some_and(|r| r.wants_body());
         let pulled = wants_body && pull_body(app, host, sink, exchange, step, log, now);
         let produced = room && sink.sending_body() && produce(app, sink, exchange, step, log, now);
         if pulled || produced {
@@ -175,7 +166,11 @@ fn run<A: App, H: Host>(
         }
         let readable = wants_body;
         let writable = !sink.pending().is_empty();
-        let until = if room && !step.waiting_body { step.wake_at } else { None };
+        let until = if room && !step.waiting_body {
+            step.wake_at
+        } else {
+            None
+        };
         if !readable && !writable && until.is_none() {
             // Nothing can move: a responder waiting for nothing that can come. End it as a
             // failure (the client sees a 500, or an incomplete response).

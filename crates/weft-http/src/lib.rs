@@ -38,11 +38,7 @@ pub fn demo_from_env(
     demo_options::from_env(
         &mut config,
         vars.iter().map(|(n, _)| n.as_str()),
-        |name: &str| {
-            vars.iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.clone())
-        },
+        |name: &str| vars.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()),
     )?;
     DemoApp::new(config).map_err(|e| e.to_string())
 }

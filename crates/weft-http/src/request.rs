@@ -8,7 +8,9 @@
 //! `Transfer-Encoding` are left out; a request the host received with `Transfer-Encoding`
 //! is written as `Transfer-Encoding: chunked` (its body has no known length, which is what
 //! that means to the application); `Content-Length` is kept. `Host` is taken from the
-//! fields, else from the authority.
+//! fields, else from the authority. Hosts do not pass `Transfer-Encoding` on (wasmtime
+//! removes it with the other hop-by-hop fields): a driver that finds a body without a
+//! `Content-Length` adds the field itself ([`RequestParts::mark_streamed_body`]).
 
 use weft_core::{parse_request_head, Error, Limits, RequestHead};
 
@@ -36,9 +38,35 @@ pub struct RequestParts {
     pub fields: Vec<(String, Vec<u8>)>,
 }
 
+impl RequestParts {
+    /// Whether the request says how long its body is.
+    pub fn has_content_length(&self) -> bool {
+        self.fields
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+    }
+
+    /// The request has a body of unknown length: the application sees it chunked.
+    pub fn mark_streamed_body(&mut self) {
+        if !self
+            .fields
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("transfer-encoding"))
+        {
+            self.fields
+                .push(("transfer-encoding".to_string(), b"chunked".to_vec()));
+        }
+    }
+}
+
 /// The request head the parts describe, as HTTP/1.1 bytes.
 pub fn head_bytes(parts: &RequestParts) -> Vec<u8> {
-    let target = parts.path_with_query.as_deref().unwrap_or("/");
+    // CONNECT names its authority, not a path (authority-form, RFC 9112 3.2.3).
+    let target = match parts.path_with_query.as_deref() {
+        _ if parts.method == "CONNECT" => parts.authority.as_deref().unwrap_or(""),
+        Some(path) => path,
+        None => "/",
+    };
     let mut head = Vec::with_capacity(256);
     head.extend_from_slice(parts.method.as_bytes());
     head.push(b' ');
@@ -159,6 +187,21 @@ mod tests {
         let head = parse_head(&bytes, &bridge_limits()).unwrap();
         assert_eq!(head.framing, Framing::Chunked);
         assert!(head.upgrade.is_none());
+    }
+
+    #[test]
+    fn connect_names_its_authority_and_streamed_bodies_are_chunked() {
+        let mut p = parts("CONNECT", "", &[]);
+        p.path_with_query = None;
+        let bytes = head_bytes(&p);
+        assert!(bytes.starts_with(b"CONNECT example.com:8080 HTTP/1.1\r\n"));
+        let mut p = parts("POST", "/echo", &[]);
+        assert!(!p.has_content_length());
+        p.mark_streamed_body();
+        p.mark_streamed_body();
+        let bytes = head_bytes(&p);
+        let head = parse_head(&bytes, &bridge_limits()).unwrap();
+        assert_eq!(head.framing, Framing::Chunked);
     }
 
     #[test]

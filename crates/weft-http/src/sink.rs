@@ -243,8 +243,13 @@ mod tests {
     fn a_full_response_has_its_length_and_body() {
         let mut r = HostResponse::new(false);
         assert!(r.awaits_response());
-        r.send_full(200, &[("Content-Type", b"text/plain"), ("Connection", b"close")], b"hi", now())
-            .unwrap();
+        r.send_full(
+            200,
+            &[("Content-Type", b"text/plain"), ("Connection", b"close")],
+            b"hi",
+            now(),
+        )
+        .unwrap();
         let head = r.take_head().unwrap();
         assert_eq!(head.status, 200);
         assert_eq!(field(&head, "content-length").as_deref(), Some("2"));
@@ -262,12 +267,22 @@ mod tests {
     fn a_head_request_keeps_the_length_and_drops_the_bytes() {
         let mut r = HostResponse::new(true);
         r.send_full(200, &[], b"hello", now()).unwrap();
-        assert_eq!(field(&r.take_head().unwrap(), "content-length").as_deref(), Some("5"));
+        assert_eq!(
+            field(&r.take_head().unwrap(), "content-length").as_deref(),
+            Some("5")
+        );
         assert!(r.pending().is_empty());
         assert!(r.ended());
         let mut r = HostResponse::new(true);
-        r.send_head(&Response { status: 200, headers: &[], body: BodyKind::Stream }, now())
-            .unwrap();
+        r.send_head(
+            &Response {
+                status: 200,
+                headers: &[],
+                body: BodyKind::Stream,
+            },
+            now(),
+        )
+        .unwrap();
         r.send_data(b"x", Instant::now()).unwrap();
         r.send_end(Instant::now()).unwrap();
         assert!(r.pending().is_empty() && r.ended());
@@ -276,17 +291,34 @@ mod tests {
     #[test]
     fn streamed_bodies_have_no_length_and_declared_ones_are_exact() {
         let mut r = HostResponse::new(false);
-        r.send_head(&Response { status: 200, headers: &[], body: BodyKind::Stream }, now())
-            .unwrap();
+        r.send_head(
+            &Response {
+                status: 200,
+                headers: &[],
+                body: BodyKind::Stream,
+            },
+            now(),
+        )
+        .unwrap();
         assert_eq!(field(&r.take_head().unwrap(), "content-length"), None);
         r.send_data(b"abc", Instant::now()).unwrap();
         r.consume(2);
         assert_eq!(r.pending(), b"c");
         r.send_end(Instant::now()).unwrap();
         let mut r = HostResponse::new(false);
-        r.send_head(&Response { status: 200, headers: &[], body: BodyKind::Length(3) }, now())
-            .unwrap();
-        assert_eq!(r.send_data(b"abcd", Instant::now()), Err(SendError::BodyTooLong));
+        r.send_head(
+            &Response {
+                status: 200,
+                headers: &[],
+                body: BodyKind::Length(3),
+            },
+            now(),
+        )
+        .unwrap();
+        assert_eq!(
+            r.send_data(b"abcd", Instant::now()),
+            Err(SendError::BodyTooLong)
+        );
         r.send_data(b"ab", Instant::now()).unwrap();
         assert_eq!(r.send_end(Instant::now()), Err(SendError::BodyTooShort));
         assert!(r.aborted());
@@ -295,8 +327,14 @@ mod tests {
     #[test]
     fn what_the_core_refuses_is_refused() {
         let mut r = HostResponse::new(false);
-        assert_eq!(r.send_full(101, &[], b"", now()), Err(SendError::InvalidStatus));
-        assert_eq!(r.send_full(600, &[], b"", now()), Err(SendError::InvalidStatus));
+        assert_eq!(
+            r.send_full(101, &[], b"", now()),
+            Err(SendError::InvalidStatus)
+        );
+        assert_eq!(
+            r.send_full(600, &[], b"", now()),
+            Err(SendError::InvalidStatus)
+        );
         assert_eq!(
             r.send_full(200, &[("Content-Length", b"1")], b"x", now()),
             Err(SendError::FramingHeader)
@@ -305,7 +343,10 @@ mod tests {
             r.send_full(200, &[("X-A", b"a\r\nb")], b"x", now()),
             Err(SendError::InvalidHeader)
         );
-        assert_eq!(r.send_data(b"x", Instant::now()), Err(SendError::NotSendingBody));
+        assert_eq!(
+            r.send_data(b"x", Instant::now()),
+            Err(SendError::NotSendingBody)
+        );
         assert!(r.awaits_response());
         r.send_full(304, &[("ETag", b"\"x\"")], b"", now()).unwrap();
         assert_eq!(field(&r.take_head().unwrap(), "content-length"), None);

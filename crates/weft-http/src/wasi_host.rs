@@ -22,13 +22,16 @@ use crate::sink::HostHead;
 
 /// Serves one `wasi:http` request with `app`.
 pub fn handle<A: App>(app: &A, request: IncomingRequest, outparam: ResponseOutparam) {
-    let parts = RequestParts {
+    let mut parts = RequestParts {
         method: method_name(&request.method()),
         path_with_query: request.path_with_query(),
         authority: request.authority(),
         fields: request.headers().entries(),
     };
     let mut host = WasiHost::new(request, outparam);
+    if !parts.has_content_length() && host.body_follows() {
+        parts.mark_streamed_body();
+    }
     serve(app, &mut host, &parts);
 }
 
@@ -59,6 +62,8 @@ struct WasiHost {
     /// Kept to the end: dropping the request first would drop its body.
     _request: IncomingRequest,
     dates: DateCache,
+    /// Body bytes read before the exchange started ([`WasiHost::body_follows`]).
+    early: Option<Vec<u8>>,
 }
 
 impl WasiHost {
@@ -73,6 +78,24 @@ impl WasiHost {
             outparam: Some(outparam),
             _request: request,
             dates: DateCache::new(),
+            early: None,
+        }
+    }
+
+    /// Whether the request has a body, for a request without `Content-Length` (the host
+    /// removed `Transfer-Encoding`): waits until the body stream has bytes or has ended, and
+    /// keeps what was read for the application.
+    fn body_follows(&mut self) -> bool {
+        let Some(input) = self.input.as_ref() else {
+            return false;
+        };
+        input.subscribe().block();
+        match self.read_body(crate::driver::BODY_READ) {
+            BodyRead::Data(data) => {
+                self.early = Some(data);
+                true
+            }
+            BodyRead::End | BodyRead::Failed => false,
         }
     }
 
@@ -93,6 +116,9 @@ impl Host for WasiHost {
     }
 
     fn read_body(&mut self, max: usize) -> BodyRead {
+        if let Some(early) = self.early.take() {
+            return BodyRead::Data(early);
+        }
         let Some(input) = self.input.as_ref() else {
             return BodyRead::End;
         };
@@ -163,14 +189,6 @@ impl Host for WasiHost {
             Err(_) => {
                 self.output = None;
                 None
-            }
-        }
-    }
-
-    fn flush(&mut self) {
-        if let Some(output) = self.output.as_ref() {
-            if output.flush().is_err() {
-                self.output = None;
             }
         }
     }
