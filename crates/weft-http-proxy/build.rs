@@ -2,18 +2,23 @@
 //! filesystem and no environment), and links the component with the proxy adapter, so that
 //! it imports nothing beyond the `wasi:http/proxy` world.
 //!
-//! - `WEFT_SITE=DIR`: the files to serve (every regular file below DIR); unset: the
-//!   built-in demo site.
+//! - `WEFT_SITE=DIR`: the files to serve (every regular file below DIR; a relative DIR is
+//!   taken from the repository root); unset: the built-in demo site.
 //! - `WEFT_*` options (the names of `weft_app::demo_options`): read here, at build time, and
 //!   applied by the component as the other components apply their environment.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+/// Stops the build with `message`.
+fn fail(message: String) -> ! {
+    eprintln!("weft-http-proxy: {message}");
+    std::process::exit(1);
+}
+
 fn files_below(dir: &Path, prefix: &str, out: &mut Vec<(String, PathBuf)>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        panic!("WEFT_SITE: cannot read the directory {}", dir.display());
-    };
+    let entries = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| fail(format!("WEFT_SITE: cannot read {}: {e}", dir.display())));
     let mut entries: Vec<_> = entries.filter_map(Result::ok).collect();
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
@@ -42,9 +47,10 @@ fn main() {
     let mut code = String::new();
     match std::env::var_os("WEFT_SITE") {
         Some(dir) => {
-            let dir = PathBuf::from(dir);
+            let manifest = std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default();
+            let dir = Path::new(&manifest).join("../..").join(dir);
             let dir = std::fs::canonicalize(&dir)
-                .unwrap_or_else(|e| panic!("WEFT_SITE={}: {e}", dir.display()));
+                .unwrap_or_else(|e| fail(format!("WEFT_SITE={}: {e}", dir.display())));
             println!("cargo:rerun-if-changed={}", dir.display());
             let mut files = Vec::new();
             files_below(&dir, "", &mut files);
@@ -68,6 +74,7 @@ fn main() {
         }
     }
     code.push_str("];\n");
-    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    std::fs::write(out.join("site.rs"), code).expect("write site.rs");
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").unwrap_or_default());
+    std::fs::write(out.join("site.rs"), code)
+        .unwrap_or_else(|e| fail(format!("cannot write {}/site.rs: {e}", out.display())));
 }

@@ -251,3 +251,274 @@ fn produce<A: App>(
     }
     true
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+    use std::time::{Duration, SystemTime};
+
+    use weft_app::demo::{DemoApp, DemoConfig};
+    use weft_core::HttpDate;
+
+    use crate::Misconfigured;
+
+    /// A host on a simulated clock: the request body arrives in the given pieces, the
+    /// response stream takes at most `room` bytes per write.
+    struct FakeHost {
+        start: Instant,
+        elapsed: Duration,
+        body: VecDeque<BodyRead>,
+        room: usize,
+        head: Option<HostHead>,
+        sent: Vec<u8>,
+        /// The largest number of bytes offered to one write (what the bridge held).
+        most_pending: usize,
+        finished: Option<bool>,
+        waits: usize,
+        gone_after: Option<usize>,
+        log: Vec<u8>,
+    }
+
+    impl FakeHost {
+        fn new(body: Vec<BodyRead>, room: usize) -> FakeHost {
+            FakeHost {
+                start: Instant::now(),
+                elapsed: Duration::ZERO,
+                body: body.into(),
+                room,
+                head: None,
+                sent: Vec::new(),
+                most_pending: 0,
+                finished: None,
+                waits: 0,
+                gone_after: None,
+                log: Vec::new(),
+            }
+        }
+
+        fn field(&self, name: &str) -> Option<String> {
+            self.head.as_ref().and_then(|h| {
+                h.fields
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+            })
+        }
+
+        fn status(&self) -> u16 {
+            self.head.as_ref().map_or(0, |h| h.status)
+        }
+    }
+
+    impl Host for FakeHost {
+        fn now(&mut self) -> Now {
+            Now {
+                instant: self.start + self.elapsed,
+                date: HttpDate::from_system_time(SystemTime::UNIX_EPOCH),
+            }
+        }
+
+        fn read_body(&mut self, max: usize) -> BodyRead {
+            match self.body.pop_front() {
+                Some(BodyRead::Data(mut data)) if data.len() > max => {
+                    let rest = data.split_off(max);
+                    self.body.push_front(BodyRead::Data(rest));
+                    BodyRead::Data(data)
+                }
+                Some(read) => read,
+                None => BodyRead::End,
+            }
+        }
+
+        fn send_head(&mut self, head: HostHead) -> bool {
+            assert!(self.head.is_none(), "one head per exchange");
+            self.head = Some(head);
+            true
+        }
+
+        fn write_body(&mut self, data: &[u8]) -> Option<usize> {
+            if self.gone_after.is_some_and(|n| self.sent.len() >= n) {
+                return None;
+            }
+            self.most_pending = self.most_pending.max(data.len());
+            let n = data.len().min(self.room);
+            self.sent.extend_from_slice(&data[..n]);
+            Some(n)
+        }
+
+        fn finish(&mut self, complete: bool) {
+            assert!(self.finished.is_none(), "finished once");
+            self.finished = Some(complete);
+        }
+
+        fn wait(&mut self, _writable: bool, _readable: bool, until: Option<Instant>) {
+            self.waits += 1;
+            assert!(self.waits < 100_000, "the bridge spins");
+            if let Some(until) = until {
+                self.elapsed = self.elapsed.max(until.duration_since(self.start));
+            }
+        }
+
+        fn log(&mut self, lines: &[u8]) {
+            self.log.extend_from_slice(lines);
+        }
+    }
+
+    fn demo() -> DemoApp {
+        DemoApp::new(DemoConfig::default()).unwrap()
+    }
+
+    fn request(method: &str, target: &str, fields: &[(&str, &str)]) -> RequestParts {
+        RequestParts {
+            method: method.into(),
+            path_with_query: Some(target.into()),
+            authority: Some("localhost".into()),
+            fields: fields
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_get_is_answered_with_the_applications_fields() {
+        let mut host = FakeHost::new(vec![], usize::MAX);
+        serve(&demo(), &mut host, &request("GET", "/hello", &[]));
+        assert_eq!(host.status(), 200);
+        assert_eq!(host.field("content-length").as_deref(), Some("13"));
+        assert_eq!(host.field("server").as_deref(), Some("weft"));
+        assert_eq!(host.field("date"), None, "Date is the host's");
+        assert_eq!(host.sent, b"Hello, world!");
+        assert_eq!(host.finished, Some(true));
+        let log = String::from_utf8(host.log).unwrap();
+        assert!(
+            log.starts_with("- \"GET /hello HTTP/1.1\" 200 13 "),
+            "{log}"
+        );
+    }
+
+    #[test]
+    fn a_large_echo_stays_in_bounded_memory() {
+        let body: Vec<u8> = (0..1_048_576u32).map(|i| (i % 251) as u8).collect();
+        let pieces = body
+            .chunks(100_000)
+            .map(|c| BodyRead::Data(c.to_vec()))
+            .chain([BodyRead::Data(Vec::new()), BodyRead::End])
+            .collect();
+        let mut host = FakeHost::new(pieces, 3000);
+        let len = body.len().to_string();
+        let parts = request("POST", "/echo", &[("content-length", &len)]);
+        serve(&demo(), &mut host, &parts);
+        assert_eq!(host.status(), 200);
+        assert_eq!(host.field("content-length").as_deref(), Some(len.as_str()));
+        assert!(host.sent == body, "the echo is the body");
+        assert!(
+            host.most_pending <= WRITE_HIGH_WATER + BODY_READ,
+            "held {} bytes",
+            host.most_pending
+        );
+        assert_eq!(host.finished, Some(true));
+    }
+
+    #[test]
+    fn a_streamed_body_without_length_is_echoed_whole() {
+        let pieces = vec![
+            BodyRead::Data(b"abc".to_vec()),
+            BodyRead::Data(Vec::new()),
+            BodyRead::Data(b"de".to_vec()),
+            BodyRead::End,
+        ];
+        let mut host = FakeHost::new(pieces, 1);
+        let mut parts = request("POST", "/echo", &[]);
+        parts.mark_streamed_body();
+        serve(&demo(), &mut host, &parts);
+        assert_eq!(host.field("content-length"), None);
+        assert_eq!(host.sent, b"abcde");
+        assert_eq!(host.finished, Some(true));
+    }
+
+    #[test]
+    fn the_sheep_come_one_by_one_on_time() {
+        let mut host = FakeHost::new(vec![], usize::MAX);
+        serve(
+            &demo(),
+            &mut host,
+            &request("GET", "/sheep?n=3&ms=250", &[]),
+        );
+        assert_eq!(host.sent, b"1 sheep\n2 sheep\n3 sheep\n");
+        assert_eq!(host.field("content-length"), None);
+        assert!(
+            host.elapsed >= Duration::from_millis(500),
+            "{:?}",
+            host.elapsed
+        );
+        assert_eq!(host.finished, Some(true));
+    }
+
+    #[test]
+    fn head_keeps_the_length_and_sends_nothing() {
+        let mut host = FakeHost::new(vec![], usize::MAX);
+        serve(&demo(), &mut host, &request("HEAD", "/hello", &[]));
+        assert_eq!(host.field("content-length").as_deref(), Some("13"));
+        assert!(host.sent.is_empty());
+        assert_eq!(host.finished, Some(true));
+    }
+
+    #[test]
+    fn a_failure_after_the_head_leaves_the_response_broken() {
+        let mut host = FakeHost::new(vec![], usize::MAX);
+        serve(&demo(), &mut host, &request("GET", "/api/fail/stream", &[]));
+        assert_eq!(host.status(), 200);
+        assert_eq!(host.sent, b"partial\n");
+        assert_eq!(host.finished, Some(false));
+        let log = String::from_utf8(host.log).unwrap();
+        assert!(log.contains("handler error"), "{log}");
+    }
+
+    #[test]
+    fn a_client_that_goes_away_ends_the_exchange() {
+        let mut host = FakeHost::new(vec![], 10);
+        host.gone_after = Some(20);
+        serve(&demo(), &mut host, &request("GET", "/sheep?n=50&ms=0", &[]));
+        assert!((20..30).contains(&host.sent.len()), "{}", host.sent.len());
+        assert_eq!(host.finished, Some(false));
+    }
+
+    #[test]
+    fn websocket_routes_say_they_cannot_upgrade() {
+        let mut host = FakeHost::new(vec![], usize::MAX);
+        let parts = request(
+            "GET",
+            "/ws/echo",
+            &[
+                ("connection", "Upgrade"),
+                ("upgrade", "websocket"),
+                ("sec-websocket-version", "13"),
+                ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+            ],
+        );
+        serve(&demo(), &mut host, &parts);
+        assert_eq!(host.status(), 501);
+        assert!(String::from_utf8_lossy(&host.sent).contains("wasi:http host"));
+    }
+
+    #[test]
+    fn what_the_core_refuses_gets_the_cores_status() {
+        let mut host = FakeHost::new(vec![], usize::MAX);
+        serve(&demo(), &mut host, &request("GET", "/a b", &[]));
+        assert_eq!(host.status(), 400);
+        assert_eq!(host.finished, Some(true));
+    }
+
+    #[test]
+    fn a_misconfigured_component_answers_500_with_the_reason() {
+        let mut host = FakeHost::new(vec![], usize::MAX);
+        let app = Misconfigured("WEFT_COMPRESS_LEVEL (must be between 0 (off) and 9)".into());
+        serve(&app, &mut host, &request("GET", "/hello", &[]));
+        assert_eq!(host.status(), 500);
+        assert!(String::from_utf8_lossy(&host.sent).contains("WEFT_COMPRESS_LEVEL"));
+        assert!(String::from_utf8_lossy(&host.log).contains("invalid configuration"));
+    }
+}

@@ -265,7 +265,14 @@ impl StaticFiles {
             } else {
                 format!("{joined}/{INDEX}")
             };
-            find(&index)
+            match find(&index) {
+                Some(file) => Some(file),
+                None if !self.options.listing => return refuse(out, Refusal::Forbidden),
+                None => {
+                    let entries = self.embedded_entries(files, &joined);
+                    return self.listing_page(&entries, false, &mapped.segments, head, out);
+                }
+            }
         } else if mapped.dir {
             None
         } else {
@@ -287,6 +294,41 @@ impl StaticFiles {
             Origin::Embedded(file.name),
         );
         respond(head, rep, &self.compressor, out)
+    }
+
+    /// The entries of the embedded directory `dir` (`""`: the root): its files and the
+    /// directories their paths go through, sorted as a listing shows them.
+    fn embedded_entries(&self, files: &[EmbeddedFile], dir: &str) -> Vec<listing::Entry> {
+        let mut entries: Vec<listing::Entry> = Vec::new();
+        for file in files {
+            let rest = match dir {
+                "" => Some(file.name),
+                _ => file
+                    .name
+                    .strip_prefix(dir)
+                    .and_then(|r| r.strip_prefix('/')),
+            };
+            let Some(rest) = rest else {
+                continue;
+            };
+            let (name, is_dir) = match rest.split_once('/') {
+                Some((sub, _)) => (sub, true),
+                None => (rest, false),
+            };
+            if (name.starts_with('.') && !self.options.allow_dotfiles)
+                || entries.iter().any(|e| e.name == name)
+            {
+                continue;
+            }
+            entries.push(listing::Entry {
+                name: name.to_string(),
+                is_dir,
+                size: if is_dir { 0 } else { file.bytes.len() as u64 },
+                modified: None,
+            });
+        }
+        listing::sort(&mut entries);
+        entries
     }
 
     fn serve_disk(
@@ -420,12 +462,24 @@ impl StaticFiles {
             Ok(read) => read,
             Err(e) => return refuse(out, Refusal::from(e)),
         };
+        self.listing_page(&entries, omitted, segments, head, out)
+    }
+
+    /// Answers with the listing page of a directory's `entries` (sorted here).
+    fn listing_page(
+        &self,
+        entries: &[listing::Entry],
+        omitted: bool,
+        segments: &[String],
+        head: &RequestHead<'_>,
+        out: &mut Output<'_>,
+    ) -> Answer {
         let mut url_path = String::from("/");
         for s in segments {
             url_path.push_str(s);
             url_path.push('/');
         }
-        let page = listing::render(&url_path, &entries, omitted).into_bytes();
+        let page = listing::render(&url_path, entries, omitted).into_bytes();
         let mut rep = Representation::page(
             Cow::Borrowed("text/html; charset=utf-8"),
             &self.options.cache_control,

@@ -660,6 +660,47 @@ fn embedded_site() {
 }
 
 #[test]
+fn compiled_in_sites_have_listings() {
+    static SITE: &[(&str, &[u8])] = &[
+        ("a.txt", b"a"),
+        ("docs/guide.txt", b"guide"),
+        ("docs/deep/x.txt", b"x"),
+        ("docs/.secret", b"s"),
+        ("docs/index-less/z.bin", b"zz"),
+    ];
+    let files = StaticFiles::embedded(SITE, StaticOptions::default());
+    assert_eq!(get(&files, "/a.txt", &[]).body, b"a");
+    assert_eq!(get(&files, "/docs/deep/x.txt", &[]).body, b"x");
+    assert_eq!(get(&files, "/docs", &[]).status, 301);
+    let root = get(&files, "/", &[]);
+    assert_eq!(root.status, 200);
+    let page = String::from_utf8(root.body).unwrap();
+    assert!(
+        page.contains("Index of /")
+            && page.contains("href=\"docs/\"")
+            && page.contains("href=\"a.txt\"")
+    );
+    let docs = String::from_utf8(get(&files, "/docs/", &[]).body).unwrap();
+    let (dir, file) = (
+        docs.find("href=\"deep/\"").unwrap(),
+        docs.find("guide.txt").unwrap(),
+    );
+    assert!(dir < file, "directories first");
+    assert!(docs.contains("href=\"index-less/\""));
+    assert!(!docs.contains("secret"), "dot names are left out");
+    assert_eq!(get(&files, "/docs/.secret", &[]).status, 404);
+    let unlisted = StaticFiles::embedded(
+        SITE,
+        StaticOptions {
+            listing: false,
+            ..StaticOptions::default()
+        },
+    );
+    assert_eq!(get(&unlisted, "/docs/", &[]).status, 403);
+    assert_eq!(get(&unlisted, "/docs/guide.txt", &[]).status, 200);
+}
+
+#[test]
 fn cache_control_per_extension() {
     let dir = site();
     let files = StaticFiles::new(
