@@ -14,7 +14,7 @@ use wasi::http::types::{
 use wasi::io::poll;
 use wasi::io::streams::{InputStream, OutputStream, StreamError};
 use weft_app::App;
-use weft_core::{DateCache, Now};
+use weft_core::{HttpDate, Now};
 
 use crate::driver::{serve, BodyRead, Host};
 use crate::request::RequestParts;
@@ -29,7 +29,10 @@ pub fn handle<A: App>(app: &A, request: IncomingRequest, outparam: ResponseOutpa
         fields: request.headers().entries(),
     };
     let mut host = WasiHost::new(request, outparam);
-    if !parts.has_content_length() && host.body_follows() {
+    // A GET or HEAD body has no meaning (RFC 9110 9.3.1, 9.3.2) and no route reads one: for
+    // them the bridge does not wait to learn whether one follows.
+    let may_have_body = !matches!(parts.method.as_str(), "GET" | "HEAD");
+    if may_have_body && !parts.has_content_length() && host.body_follows() {
         parts.mark_streamed_body();
     }
     serve(app, &mut host, &parts);
@@ -61,7 +64,10 @@ struct WasiHost {
     outparam: Option<ResponseOutparam>,
     /// Kept to the end: dropping the request first would drop its body.
     _request: IncomingRequest,
-    dates: DateCache,
+    /// The date of the exchange's start: the application uses it only to keep
+    /// `Last-Modified` from being later than the response (the host writes `Date`), so one
+    /// wall-clock read per exchange is enough.
+    date: HttpDate,
     /// Body bytes read before the exchange started ([`WasiHost::body_follows`]).
     early: Option<Vec<u8>>,
 }
@@ -77,7 +83,7 @@ impl WasiHost {
             outgoing: None,
             outparam: Some(outparam),
             _request: request,
-            dates: DateCache::new(),
+            date: HttpDate::from_system_time(SystemTime::now()),
             early: None,
         }
     }
@@ -111,7 +117,7 @@ impl Host for WasiHost {
     fn now(&mut self) -> Now {
         Now {
             instant: Instant::now(),
-            date: self.dates.get(SystemTime::now()),
+            date: self.date,
         }
     }
 
@@ -198,13 +204,9 @@ impl Host for WasiHost {
             self.fail("the response could not be completed");
             return;
         }
-        if let Some(output) = self.output.take() {
-            if complete {
-                // Wait until everything written went out, so the end follows the bytes.
-                let _ = output.blocking_flush();
-            }
-            drop(output);
-        }
+        // Written bytes are already on their way (a write hands them to the host's body
+        // channel, in order): the stream goes, then the body is finished behind them.
+        drop(self.output.take());
         if let Some(body) = self.outgoing.take() {
             if complete {
                 let _ = OutgoingBody::finish(body, None);

@@ -137,7 +137,18 @@ impl StaticOptions {
 struct EmbeddedFile {
     name: &'static str,
     bytes: &'static [u8],
-    etag: Arc<str>,
+    /// Made at the first request for the file (hashing every file up front would cost each
+    /// fresh instance of a wasi:http component the whole site).
+    etag: std::sync::OnceLock<Arc<str>>,
+}
+
+impl EmbeddedFile {
+    fn etag(&self) -> Arc<str> {
+        let tag = self
+            .etag
+            .get_or_init(|| Arc::from(format!("\"e-{:016x}\"", fnv1a(&[self.bytes]))));
+        Arc::clone(tag)
+    }
 }
 
 enum Source {
@@ -195,7 +206,7 @@ impl StaticFiles {
             .map(|&(name, bytes)| EmbeddedFile {
                 name,
                 bytes,
-                etag: Arc::from(format!("\"e-{:016x}\"", fnv1a(&[bytes]))),
+                etag: std::sync::OnceLock::new(),
             })
             .collect();
         StaticFiles::with_source(Source::Embedded(files), options)
@@ -282,7 +293,7 @@ impl StaticFiles {
             return refuse(out, Refusal::NotFound);
         };
         let validators = Validators {
-            etag: Some(Arc::clone(&file.etag)),
+            etag: Some(file.etag()),
             last_modified: None,
         };
         let rep = Representation::new(
