@@ -232,7 +232,7 @@ mod tests {
     }
 
     fn case() -> Case {
-        let text = "send: GET /x HTTP/1.1\\r\\nHost: a\\r\\n\\r\\nexpect-status: 200\n";
+        let text = "send: GET /x HTTP/1.1\\r\\nHost: a\\r\\n\\r\\n\nexpect-status: 200\n";
         crate::case::parse_case("static/x", std::path::Path::new("x.case"), text.as_bytes())
             .expect("a valid case")
     }
