@@ -37,10 +37,7 @@ mod component {
 
     impl Guest for WeftHttpProxy {
         fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
-            APP.with(|app| match app {
-                Ok(app) => wasi_host::handle(app, request, response_out),
-                Err(misconfigured) => wasi_host::handle(misconfigured, request, response_out),
-            });
+            APP.with(|app| wasi_host::handle_demo(app, request, response_out));
         }
     }
 

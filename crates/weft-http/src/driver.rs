@@ -10,9 +10,9 @@
 use std::time::Instant;
 
 use weft_app::{
-    App, Completed, Exchange, Output, Produce, Responder, ResponseSink, WRITE_HIGH_WATER,
+    App, AppError, Completed, Exchange, Output, Produce, Responder, ResponseSink, WRITE_HIGH_WATER,
 };
-use weft_core::{Method, Now};
+use weft_core::Now;
 
 use crate::request::{bridge_limits, head_bytes, parse_head, RequestParts};
 use crate::sink::{HostHead, HostResponse};
@@ -55,8 +55,12 @@ pub trait Host {
     fn log(&mut self, lines: &[u8]);
 }
 
-/// Where the exchange stands between steps.
-struct Step {
+/// One exchange in progress: the application's side of it and where it stands.
+struct Exchanging<'a, A: App> {
+    app: &'a A,
+    sink: HostResponse,
+    exchange: Exchange,
+    log: Vec<u8>,
     responder: Option<Box<dyn Responder>>,
     /// The request body ended (or was never read).
     body_done: bool,
@@ -69,187 +73,176 @@ struct Step {
 /// Serves one request: `parts` from the host, the application `app`.
 pub fn serve<A: App, H: Host>(app: &A, host: &mut H, parts: &RequestParts) {
     let now = host.now();
-    let bytes = head_bytes(parts);
-    let head_request = parts.method == "HEAD";
-    let mut sink = HostResponse::new(head_request);
-    let mut exchange = Exchange::new(now.instant);
-    let mut log = Vec::new();
-    let mut step = Step {
+    let mut x = Exchanging {
+        app,
+        sink: HostResponse::new(parts.method == "HEAD"),
+        exchange: Exchange::new(now.instant),
+        log: Vec::new(),
         responder: None,
         body_done: false,
         waiting_body: false,
         wake_at: None,
     };
-    match parse_head(&bytes, &bridge_limits()) {
-        Ok(head) => {
-            debug_assert_eq!(head.method == Method::Head, head_request);
-            let mut out = Output::for_exchange(&mut sink, now, &mut exchange);
-            match app.start(&head, &mut out) {
-                Ok(responder) => step.responder = responder,
-                Err(err) => app.failed(&err, &mut out, &mut log),
-            }
-        }
-        Err(err) => {
-            // What the host let through and the core refuses: the core's status.
-            exchange.stats.status = err.status();
-            let body = format!("{err}\n");
-            let mut out = Output::for_exchange(&mut sink, now, &mut exchange);
-            let headers: [(&str, &[u8]); 1] = [("Content-Type", b"text/plain; charset=utf-8")];
-            if out.full(err.status(), &headers, body.as_bytes()).is_err() {
-                out.abort();
-            }
-        }
-    }
-    let complete = run(app, host, &mut sink, &mut exchange, &mut step, &mut log);
+    x.start(&head_bytes(parts), now);
+    let complete = x.run(host);
     host.finish(complete);
     let now = host.now();
     let done = Completed {
         peer: None,
-        exchange: &exchange,
-        duration: now.instant.saturating_duration_since(exchange.started),
+        exchange: &x.exchange,
+        duration: now.instant.saturating_duration_since(x.exchange.started),
     };
-    app.complete(&done, &mut log);
-    if !log.is_empty() {
-        host.log(&log);
+    app.complete(&done, &mut x.log);
+    if !x.log.is_empty() {
+        host.log(&x.log);
     }
 }
 
-/// Moves the exchange on until the response is complete and taken (`true`), or it cannot be
-/// (`false`).
-fn run<A: App, H: Host>(
-    app: &A,
-    host: &mut H,
-    sink: &mut HostResponse,
-    exchange: &mut Exchange,
-    step: &mut Step,
-    log: &mut Vec<u8>,
-) -> bool {
-    let mut head_sent = false;
-    loop {
-        if let Some(head) = sink.take_head() {
-            if !host.send_head(head) {
+impl<A: App> Exchanging<'_, A> {
+    /// The application's view of the exchange at `now`.
+    fn output(&mut self, now: Now) -> Output<'_> {
+        Output::for_exchange(&mut self.sink, now, &mut self.exchange)
+    }
+
+    /// Hands the application the request head (`head`, HTTP/1.1 bytes).
+    fn start(&mut self, head: &[u8], now: Now) {
+        match parse_head(head, &bridge_limits()) {
+            Ok(head) => match self.app.start(&head, &mut self.output(now)) {
+                Ok(responder) => self.responder = responder,
+                Err(err) => self.failed(&err, now),
+            },
+            Err(err) => {
+                // What the host let through and the core refuses: the core's status.
+                self.exchange.stats.status = err.status();
+                let body = format!("{err}\n");
+                let headers: [(&str, &[u8]); 1] = [("Content-Type", b"text/plain; charset=utf-8")];
+                let mut out = self.output(now);
+                if out.full(err.status(), &headers, body.as_bytes()).is_err() {
+                    out.abort();
+                }
+            }
+        }
+    }
+
+    /// The application failed with `err`: its failure policy answers.
+    fn failed(&mut self, err: &AppError, now: Now) {
+        let app = self.app;
+        let mut log = std::mem::take(&mut self.log);
+        app.failed(err, &mut self.output(now), &mut log);
+        self.log = log;
+    }
+
+    /// Moves the exchange on until the response is complete and taken (`true`), or it cannot
+    /// be (`false`).
+    fn run<H: Host>(&mut self, host: &mut H) -> bool {
+        let mut head_sent = false;
+        loop {
+            if let Some(head) = self.sink.take_head() {
+                if !host.send_head(head) {
+                    return false;
+                }
+                head_sent = true;
+            }
+            while !self.sink.pending().is_empty() {
+                match host.write_body(self.sink.pending()) {
+                    None => return false,
+                    Some(0) => break,
+                    Some(n) => self.sink.consume(n),
+                }
+            }
+            if self.sink.aborted() {
                 return false;
             }
-            head_sent = true;
-        }
-        while !sink.pending().is_empty() {
-            match host.write_body(sink.pending()) {
-                None => return false,
-                Some(0) => break,
-                Some(n) => sink.consume(n),
+            if self.sink.ended() && self.sink.pending().is_empty() {
+                return head_sent;
             }
-        }
-        if sink.aborted() {
-            return false;
-        }
-        if sink.ended() && sink.pending().is_empty() {
-            return head_sent;
-        }
-        let now = host.now();
-        if step.responder.is_none() && !sink.sending_body() && sink.awaits_response() {
-            // Nothing will answer: the application broke its contract.
-            let mut out = Output::for_exchange(sink, now, exchange);
-            app.failed(
-                &weft_app::AppError::Internal("the application left the request unanswered"),
-                &mut out,
-                log,
-            );
-            continue;
-        }
-        let room = sink.pending().len() < WRITE_HIGH_WATER;
-        let wants_body =
-            !step.body_done && room && step.responder.as_ref().is_some_and(|r| r.wants_body());
-        let pulled = wants_body && pull_body(app, host, sink, exchange, step, log, now);
-        let produced = room && sink.sending_body() && produce(app, sink, exchange, step, log, now);
-        if pulled || produced {
-            continue;
-        }
-        let readable = wants_body;
-        let writable = !sink.pending().is_empty();
-        let until = if room && !step.waiting_body {
-            step.wake_at
-        } else {
-            None
-        };
-        if !readable && !writable && until.is_none() {
-            // Nothing can move: a responder waiting for nothing that can come. End it as a
-            // failure (the client sees a 500, or an incomplete response).
-            if step.responder.take().is_some() && !sink.ended() {
-                let mut out = Output::for_exchange(sink, now, exchange);
-                app.failed(
-                    &weft_app::AppError::Internal("the responder stalled"),
-                    &mut out,
-                    log,
+            let now = host.now();
+            if self.responder.is_none() && self.sink.awaits_response() {
+                // Nothing will answer: the application broke its contract.
+                self.failed(
+                    &AppError::Internal("the application left the request unanswered"),
+                    now,
                 );
                 continue;
             }
-            return head_sent && sink.ended();
+            let room = self.sink.pending().len() < WRITE_HIGH_WATER;
+            let wants_body =
+                !self.body_done && room && self.responder.as_ref().is_some_and(|r| r.wants_body());
+            let pulled = wants_body && self.pull_body(host, now);
+            let produced = room && self.sink.sending_body() && self.produce(now);
+            if pulled || produced {
+                continue;
+            }
+            let writable = !self.sink.pending().is_empty();
+            let until = match room && !self.waiting_body {
+                true => self.wake_at,
+                false => None,
+            };
+            if !wants_body && !writable && until.is_none() {
+                // Nothing can move: a responder waiting for nothing that can come. End it as
+                // a failure (the client sees a 500, or an incomplete response).
+                if self.responder.take().is_some() && !self.sink.ended() {
+                    self.failed(&AppError::Internal("the responder stalled"), now);
+                    continue;
+                }
+                return head_sent && self.sink.ended();
+            }
+            host.wait(writable, wants_body, until);
         }
-        host.wait(writable, readable, until);
     }
-}
 
-/// Reads request body for the responder; returns whether anything happened.
-fn pull_body<A: App, H: Host>(
-    app: &A,
-    host: &mut H,
-    sink: &mut HostResponse,
-    exchange: &mut Exchange,
-    step: &mut Step,
-    log: &mut Vec<u8>,
-    now: Now,
-) -> bool {
-    let Some(r) = step.responder.as_mut() else {
-        return false;
-    };
-    let mut out = Output::for_exchange(sink, now, exchange);
-    let result = match host.read_body(BODY_READ) {
-        BodyRead::Data(data) if data.is_empty() => return false,
-        BodyRead::Data(data) => {
-            step.waiting_body = false;
-            r.body_data(&data, &mut out)
+    /// Reads request body for the responder; returns whether anything happened.
+    fn pull_body<H: Host>(&mut self, host: &mut H, now: Now) -> bool {
+        let Some(mut r) = self.responder.take() else {
+            return false;
+        };
+        let read = host.read_body(BODY_READ);
+        let result = match read {
+            BodyRead::Data(data) if data.is_empty() => {
+                self.responder = Some(r);
+                return false;
+            }
+            BodyRead::Data(data) => {
+                self.waiting_body = false;
+                r.body_data(&data, &mut self.output(now))
+            }
+            BodyRead::End => {
+                self.body_done = true;
+                self.waiting_body = false;
+                r.body_end(&mut self.output(now))
+            }
+            BodyRead::Failed => {
+                self.body_done = true;
+                self.output(now).abort();
+                Ok(())
+            }
+        };
+        self.responder = Some(r);
+        if let Err(err) = result {
+            self.failed(&err, now);
         }
-        BodyRead::End => {
-            step.body_done = true;
-            step.waiting_body = false;
-            r.body_end(&mut out)
-        }
-        BodyRead::Failed => {
-            step.body_done = true;
-            out.abort();
-            return true;
-        }
-    };
-    if let Err(err) = result {
-        app.failed(&err, &mut out, log);
+        true
     }
-    true
-}
 
-/// Runs the responder's producer once; returns whether anything happened.
-fn produce<A: App>(
-    app: &A,
-    sink: &mut HostResponse,
-    exchange: &mut Exchange,
-    step: &mut Step,
-    log: &mut Vec<u8>,
-    now: Now,
-) -> bool {
-    let Some(r) = step.responder.as_mut() else {
-        return false;
-    };
-    if step.waiting_body || step.wake_at.is_some_and(|t| now.instant < t) {
-        return false;
+    /// Runs the responder's producer once; returns whether anything happened.
+    fn produce(&mut self, now: Now) -> bool {
+        if self.waiting_body || self.wake_at.is_some_and(|t| now.instant < t) {
+            return false;
+        }
+        let Some(mut r) = self.responder.take() else {
+            return false;
+        };
+        self.wake_at = None;
+        let result = r.produce(&mut self.output(now));
+        self.responder = Some(r);
+        match result {
+            Ok(Produce::More | Produce::Done) => {}
+            Ok(Produce::WaitUntil(t)) => self.wake_at = Some(t),
+            Ok(Produce::WaitForBody) => self.waiting_body = true,
+            Err(err) => self.failed(&err, now),
+        }
+        true
     }
-    step.wake_at = None;
-    let mut out = Output::for_exchange(sink, now, exchange);
-    match r.produce(&mut out) {
-        Ok(Produce::More | Produce::Done) => {}
-        Ok(Produce::WaitUntil(t)) => step.wake_at = Some(t),
-        Ok(Produce::WaitForBody) => step.waiting_body = true,
-        Err(err) => app.failed(&err, &mut out, log),
-    }
-    true
 }
 
 #[cfg(test)]

@@ -20,6 +20,19 @@ use crate::driver::{serve, BodyRead, Host};
 use crate::request::RequestParts;
 use crate::sink::HostHead;
 
+/// Serves one `wasi:http` request with the demo application, or answers it with the reason
+/// the application could not be configured.
+pub fn handle_demo(
+    app: &Result<weft_app::demo::DemoApp, crate::Misconfigured>,
+    request: IncomingRequest,
+    outparam: ResponseOutparam,
+) {
+    match app {
+        Ok(app) => handle(app, request, outparam),
+        Err(misconfigured) => handle(misconfigured, request, outparam),
+    }
+}
+
 /// Serves one `wasi:http` request with `app`.
 pub fn handle<A: App>(app: &A, request: IncomingRequest, outparam: ResponseOutparam) {
     let mut parts = RequestParts {
