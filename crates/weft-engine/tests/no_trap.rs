@@ -146,7 +146,7 @@ fn bytes(rng: &mut Rng, pieces: &[&[u8]]) -> Vec<u8> {
                 rng.below(20_000) as usize,
             )),
             _ => {
-                let piece: &[u8] = rng.pick(pieces);
+                let piece: &[u8] = pieces[rng.below(pieces.len() as u64) as usize];
                 out.extend_from_slice(piece);
             }
         }
