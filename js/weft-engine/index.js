@@ -500,7 +500,7 @@ export function createServer(app, options = {}) {
     if (!(key in limits)) throw new Error(`unknown limit ${key}`);
     limits[key] = BigInt(value);
   }
-  return net.createServer({ noDelay: true }, (socket) => {
+  return net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
     new Connection(socket, app, limits);
   });
 }
