@@ -6,12 +6,16 @@
 //   GET  /sheep?n=N&ms=M   N lines "K sheep\n", one every M ms, chunked
 //   GET  /api/users/:id    {"id":ID,"name":"User ID"} for a canonical decimal id, else 404
 //   GET  /ws/echo          WebSocket: every message echoed
-//   other paths            404 (GET, HEAD), as weft with an empty root
+//   other paths            files below `root` (GET, HEAD) when it is given, else 404
 //
 // HEAD is answered wherever GET is (the engine drops the body), OPTIONS is 204 with Allow, a
 // known path with another method is 405 with Allow, a method weft does not know is 501,
 // `OPTIONS *` lists every method. Not here: weft's middleware fields (Server, security
-// headers) and compressed /sheep bodies (weft compresses them when Accept-Encoding asks).
+// headers), compressed /sheep bodies (weft compresses them when Accept-Encoding asks) and the
+// file service's validators, caching fields and ranges.
+
+import fs from 'node:fs';
+import nodePath from 'node:path';
 
 const TEXT = 'text/plain; charset=utf-8';
 const JSON_TYPE = 'application/json';
@@ -60,7 +64,7 @@ function decodeSegment(segment) {
 }
 
 /** Which route a path is, or undefined. */
-function route(path) {
+function route(path, config) {
   switch (path) {
     case '/hello':
       return { methods: GET, handle: hello };
@@ -69,7 +73,7 @@ function route(path) {
     case '/sheep':
       return { methods: GET, handle: sheep };
     case '/ws/echo':
-      return { methods: GET, handle: wsEcho };
+      return { methods: GET, handle: (req, res) => wsEcho(req, res, config) };
   }
   const rest = path.startsWith('/api/users/') ? path.slice('/api/users/'.length) : undefined;
   if (rest !== undefined && rest !== '' && !rest.includes('/')) {
@@ -114,8 +118,19 @@ function refuse(res, method, set) {
   res.full(405, [['Allow', allow(set)], ['Content-Type', TEXT]], 'method not allowed\n');
 }
 
-/** The demo application: `app(req, res)` for `createServer`. */
-export function demo(req, res) {
+/**
+ * The demo application for `createServer`, configured: `root` (a directory served for paths
+ * no route takes), `wsOrigins` (origins allowed to open /ws/echo; none: any), `ws` (session
+ * settings in nanoseconds: `pingInterval`, `pingTimeout`, `sendTimeout`).
+ */
+export function makeDemo(config = {}) {
+  return (req, res) => demoRequest(req, res, config);
+}
+
+/** The demo with weft's defaults and no files. */
+export const demo = makeDemo();
+
+function demoRequest(req, res, config) {
   const method = methodBit(req.method);
   if (method === undefined) {
     text(res, 501, 'method not implemented\n');
@@ -127,16 +142,120 @@ export function demo(req, res) {
     return;
   }
   const takes = (set) => (set & method) !== 0 || ((set & GET) !== 0 && method === HEAD);
-  const found = route(req.path);
+  const found = route(req.path, config);
   if (found && takes(found.methods)) {
     found.handle(req, res);
   } else if (found) {
     refuse(res, method, found.methods);
   } else if (takes(GET)) {
-    notFound(res); // weft's file fallback, with nothing to serve
+    // weft's file fallback (GET, HEAD); with no root, nothing to serve.
+    if (config.root) serveFile(req, res, config.root, req.path);
+    else notFound(res);
   } else {
     refuse(res, method, GET);
   }
+}
+
+/** Decodes `%XX` escapes of a whole path; undefined for a malformed one or non-UTF-8. */
+function decodePath(path) {
+  if (/%(?![0-9A-Fa-f]{2})/.test(path)) return undefined;
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return undefined;
+  }
+}
+
+const CONTENT_TYPES = {
+  txt: TEXT,
+  html: 'text/html; charset=utf-8',
+  htm: 'text/html; charset=utf-8',
+  css: 'text/css; charset=utf-8',
+  js: 'text/javascript; charset=utf-8',
+  json: JSON_TYPE,
+  svg: 'image/svg+xml; charset=utf-8',
+  png: 'image/png',
+  wasm: 'application/wasm',
+};
+
+/** A file below `root`: names decoded, dot names refused (404), a directory without its `/`
+ * redirected (301), `index.html` for a directory; the body streamed while the output has
+ * room. */
+function serveFile(req, res, root, path) {
+  const decoded = decodePath(path);
+  if (decoded === undefined) return notFound(res);
+  const names = decoded.split('/').filter((n) => n !== '');
+  if (names.some((n) => n.startsWith('.') || n.includes('\0') || n.includes('\\'))) {
+    return notFound(res);
+  }
+  let full = nodePath.join(root, ...names);
+  let stat;
+  try {
+    const real = fs.realpathSync(full);
+    const realRoot = fs.realpathSync(root);
+    if (real !== realRoot && !real.startsWith(realRoot + nodePath.sep)) return notFound(res);
+    stat = fs.statSync(real);
+  } catch {
+    return notFound(res);
+  }
+  if (stat.isDirectory()) {
+    if (!decoded.endsWith('/')) {
+      res.full(301, [['Location', `${path}/`], ['Content-Type', TEXT]], 'moved permanently\n');
+      return;
+    }
+    full = nodePath.join(full, 'index.html');
+  }
+  let fd;
+  try {
+    fd = fs.openSync(full, 'r');
+    stat = fs.fstatSync(fd);
+    if (!stat.isFile()) throw new Error('not a file');
+  } catch {
+    if (fd !== undefined) fs.closeSync(fd);
+    return notFound(res);
+  }
+  const ext = nodePath.extname(full).slice(1).toLowerCase();
+  const type = CONTENT_TYPES[ext] ?? 'application/octet-stream';
+  const size = stat.size;
+  let offset = 0;
+  const done = () => {
+    if (fd !== undefined) fs.closeSync(fd);
+    fd = undefined;
+  };
+  res.onclose = done;
+  res.head(200, [['Content-Type', type]], size);
+  if (req.method === 'HEAD') {
+    done();
+    res.end();
+    return;
+  }
+  const chunk = Buffer.allocUnsafe(64 * 1024);
+  const step = () => {
+    while (fd !== undefined && offset < size) {
+      let n;
+      try {
+        n = fs.readSync(fd, chunk, 0, Math.min(chunk.length, size - offset), offset);
+      } catch {
+        n = 0;
+      }
+      if (n === 0) {
+        // The file shrank or failed: the response cannot be completed.
+        done();
+        res.abort();
+        return;
+      }
+      offset += n;
+      if (!res.write(chunk.subarray(0, n)) && offset < size) {
+        res.ondrain = step;
+        return;
+      }
+    }
+    if (fd !== undefined) {
+      done();
+      res.end();
+    }
+  };
+  step();
 }
 
 function hello(req, res) {
@@ -147,7 +266,8 @@ function hello(req, res) {
  * the body is first read), then each piece as it is read. The engine hands body data only
  * while the output has room. */
 function echo(req, res) {
-  const contentType = req.header('content-type') ?? 'application/octet-stream';
+  // The value as sent (bytes: it may hold obs-text).
+  const contentType = req.headerBytes('content-type') ?? 'application/octet-stream';
   const framing = req.body;
   const length = framing.tag === 'length' ? framing.val : framing.tag === 'none' ? 0n : undefined;
   const start = () => {
@@ -229,11 +349,12 @@ function user(res, idText) {
 }
 
 /** GET /ws/echo: every text and binary message sent back. */
-function wsEcho(req, res) {
-  res.websocket({
+function wsEcho(req, res, config) {
+  const handler = {
     message(session, data, isText) {
       if (isText) session.sendText(data);
       else session.sendBinary(data);
     },
-  });
+  };
+  res.websocket(handler, { ...(config.ws || {}), origins: config.wsOrigins });
 }

@@ -67,7 +67,8 @@ const LINGER_MS = 2000;
  * One request as the application sees it.
  * `method` (e.g. 'GET', as sent), `target`, `path`, `query` (or undefined), `version`
  * ('HTTP/1.0' | 'HTTP/1.1'), `fields` ([name, Uint8Array] pairs), `body` (the framing:
- * { tag: 'none' } | { tag: 'length', val: bigint } | { tag: 'chunked' }), `header(name)`.
+ * { tag: 'none' } | { tag: 'length', val: bigint } | { tag: 'chunked' }), `header(name)`,
+ * `headerBytes(name)`.
  * Set `ondata(chunk)` and `onend()` to read the body: it is pulled only while the response
  * output has room (backpressure), and `Expect: 100-continue` is answered when it is first
  * pulled.
@@ -90,11 +91,17 @@ class Request {
     this.methodTag = m;
   }
 
-  /** The first value of field `name` (any case) as a string, or undefined. */
-  header(name) {
+  /** The first value of field `name` (any case) as bytes, or undefined. */
+  headerBytes(name) {
     const lower = name.toLowerCase();
     const found = this.fields.find(([n]) => n.toLowerCase() === lower);
-    return found ? decoder.decode(found[1]) : undefined;
+    return found ? found[1] : undefined;
+  }
+
+  /** The first value of field `name` (any case) as a string (UTF-8, lossy), or undefined. */
+  header(name) {
+    const value = this.headerBytes(name);
+    return value === undefined ? undefined : decoder.decode(value);
   }
 }
 
@@ -110,6 +117,7 @@ class Response {
     this.headSent = false;
     this.done = false;
     this.ondrain = null;
+    this.onclose = null; // called when the connection ends before the response did
   }
 
   /** A whole response: status, fields ([name, value] pairs), body (string or bytes). */
@@ -168,10 +176,12 @@ class Response {
   }
 
   /**
-   * Accepts a WebSocket handshake (or answers its refusal: 400, 405 or 426). `handler` has
-   * `message(session, data, isText)` and optionally `close(code, reason)`; `options` has
-   * `protocols` (string[]) and `deflate` (boolean, default true). Returns whether it was
-   * accepted.
+   * Accepts a WebSocket handshake (or answers its refusal: 400, 405 or 426; 403 for an
+   * origin not in `options.origins`). `handler` has `message(session, data, isText)` and
+   * optionally `close(code, reason)` and `closed()`; `options` has `protocols` (string[]),
+   * `deflate` (boolean, default true), `origins` (string[]; empty: any) and the session's
+   * `maxMessage`, `maxFrame`, `pingInterval` (null: never), `pingTimeout`, `closeTimeout`,
+   * `sendTimeout` (nanoseconds). Returns whether it was accepted.
    */
   websocket(handler, options = {}) {
     const req = this.request;
@@ -185,9 +195,23 @@ class Response {
       this.full(refusal.status, f, `${refusal.reason}\n`);
       return false;
     }
+    const origins = options.origins || [];
+    const origin = req.header('origin');
+    if (origins.length > 0 && origin !== undefined) {
+      const lower = origin.toLowerCase();
+      if (!origins.some((o) => o.toLowerCase() === lower)) {
+        const f = [['Content-Type', 'text/plain; charset=utf-8']];
+        this.full(403, f, 'this origin may not open a WebSocket here\n');
+        return false;
+      }
+    }
     const config = websocket.defaultSessionConfig();
-    if (options.maxMessage !== undefined) config.maxMessage = BigInt(options.maxMessage);
-    if (options.maxFrame !== undefined) config.maxFrame = BigInt(options.maxFrame);
+    for (const key of ['maxMessage', 'maxFrame', 'pingTimeout', 'closeTimeout', 'sendTimeout']) {
+      if (options[key] !== undefined) config[key] = BigInt(options[key]);
+    }
+    if (options.pingInterval !== undefined) {
+      config.pingInterval = options.pingInterval === null ? undefined : BigInt(options.pingInterval);
+    }
     config.deflate = accepted.deflate;
     this.conn.pendingSession = { config, handler };
     this.full(101, accepted.responseFields, '');
@@ -481,6 +505,9 @@ class Connection {
   }
 
   dispose() {
+    const ex = this.exchange;
+    this.exchange = null;
+    if (ex && ex.res.onclose) ex.res.onclose();
     if (this.session && this.session.handler.closed) this.session.handler.closed();
     release(this.engine);
     release(this.session && this.session.engine);
