@@ -434,6 +434,11 @@ fn run(
                 sc.call_refuse(&mut store, c, now)
             }
             20 => sc.call_abort(&mut store, c),
+            21 if rng.chance(50) => {
+                let max = rng.next() as u32;
+                let now = clock.tick(&mut rng);
+                sc.call_take_transmit(&mut store, c, max, now).map(drop)
+            }
             21 => {
                 let max = rng.next() as u32;
                 let pending = sc.call_pending_transmit(&mut store, c);
@@ -459,6 +464,7 @@ fn run(
                     sc.call_is_upgraded(&mut store, c).map(drop),
                     sc.call_is_closed(&mut store, c).map(drop),
                     sc.call_error(&mut store, c).map(drop),
+                    sc.call_status(&mut store, c).map(drop),
                 ];
                 getters.into_iter().collect()
             }
@@ -556,6 +562,8 @@ fn run(
                     ss.call_transmit(&mut store, s, max).map(drop),
                     ss.call_pending_transmit(&mut store, s).map(drop),
                     ss.call_advance_transmit(&mut store, s, n, now),
+                    ss.call_take_transmit(&mut store, s, max, now).map(drop),
+                    ss.call_status(&mut store, s).map(drop),
                 ];
                 results.into_iter().collect()
             }
