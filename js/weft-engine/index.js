@@ -279,13 +279,15 @@ class Connection {
 
   /** The output has room: the application may produce more. */
   writable() {
+    if (this.socket.writableNeedDrain || this.finished) return false;
     const e = this.session ? this.session.engine : this.engine;
-    return !this.socket.writableNeedDrain && e.pendingTransmit() < HIGH_WATER;
+    return e.status().pendingTransmit < HIGH_WATER;
   }
 
-  /** Runs `pump` soon (after the application's current call returns). */
+  /** Runs `pump` soon (after the application's current call returns); nothing when a pump is
+   * running (it writes what the application queued before it returns). */
   schedule() {
-    if (this.scheduled || this.finished) return;
+    if (this.scheduled || this.finished || this.pumping) return;
     this.scheduled = true;
     queueMicrotask(() => {
       this.scheduled = false;
@@ -311,7 +313,8 @@ class Connection {
 
   /** The drain order: input, events, output, deadline, close. */
   pump() {
-    if (this.finished) return;
+    if (this.finished || this.pumping) return;
+    this.pumping = true;
     try {
       if (this.session) {
         this.pumpSession();
@@ -323,6 +326,8 @@ class Connection {
       // A bug in the application (or a trap in the engine): this connection ends.
       console.error(`weft-engine: connection failed: ${e && e.stack ? e.stack : e}`);
       this.destroy();
+    } finally {
+      this.pumping = false;
     }
   }
 
@@ -335,7 +340,17 @@ class Connection {
     }
     for (;;) {
       const ex = this.exchange;
-      if (ex && !ex.res.done && c.isReadingBody() && !(ex.req.ondata && this.writable())) break;
+      if (ex) {
+        if (ex.res.done) {
+          // The response is complete (the engine discards a body nobody read): the exchange
+          // is over, the next request may come.
+          this.exchange = null;
+        } else if (ex.bodyEnded) {
+          break; // the next request waits for this response (a poll would say `paused`)
+        } else if (!ex.req.ondata || !this.writable()) {
+          break; // the body stays in the engine until the application wants it
+        }
+      }
       let event;
       try {
         event = c.pollEvent(now());
@@ -348,29 +363,25 @@ class Connection {
       } else if (event.tag === 'data') {
         if (ex && ex.req.ondata) ex.req.ondata(event.val);
       } else if (event.tag === 'end') {
+        if (ex) ex.bodyEnded = true;
         if (ex && ex.req.onend) ex.req.onend(event.val);
       } else if (event.tag === 'upgraded') {
         this.startSession(event.val);
         return;
       } else {
-        // need-data, paused, closed
-        if (event.tag === 'need-data' && !ex) c.releaseMemory();
-        break;
+        break; // need-data, paused, closed
       }
       this.feed(c);
     }
-    this.flush(c);
-    if (this.exchange && this.exchange.res.done && !c.awaitsResponse() && !c.isSendingBody()) {
-      // The response is complete: the next request may come (paused input is polled again).
-      if (!c.isReadingBody()) this.exchange = null;
-    }
+    let status = this.flush(c);
     const ex = this.exchange;
-    if (ex && !ex.res.done && ex.res.ondrain && this.writable()) {
+    if (ex && !ex.res.done && ex.res.ondrain && !this.socket.writableNeedDrain && status.pendingTransmit < HIGH_WATER) {
       const drain = ex.res.ondrain;
       ex.res.ondrain = null;
       drain();
+      status = this.flush(c);
     }
-    this.finish(c);
+    this.finish(c, status);
   }
 
   startExchange(head) {
@@ -399,8 +410,8 @@ class Connection {
     }
     this.exchange = null;
     // The 101 goes out whole before the session's first bytes (the socket buffers it).
-    const rest = Number(this.engine.pendingTransmit());
-    if (rest > 0) this.socket.write(this.engine.transmit(rest));
+    const rest = this.engine.takeTransmit(0xffffffff, instant());
+    if (rest.length > 0) this.socket.write(rest);
     const engine = new websocket.Session(pending.config, instant());
     this.session = { engine, handler: pending.handler };
     this.session.api = new Session(this, engine);
@@ -438,40 +449,45 @@ class Connection {
       }
       this.feed(ws);
     }
-    this.flush(ws);
-    this.finish(ws);
+    this.finish(ws, this.flush(ws));
   }
 
   /** Writes the engine's output while the socket takes it (the engine keeps the rest, so its
-   * send timeout sees a peer that stopped reading). */
+   * send timeout sees a peer that stopped reading). Returns the engine's status after. */
   flush(e) {
-    while (!this.socket.writableNeedDrain && !this.socket.destroyed) {
-      const pending = Number(e.pendingTransmit());
-      if (pending === 0) break;
-      const chunk = e.transmit(Math.min(pending, WRITE_SLICE));
-      this.socket.write(chunk);
-      e.advanceTransmit(BigInt(chunk.length), instant());
+    if (!this.socket.destroyed) {
+      const at = instant();
+      while (!this.socket.writableNeedDrain) {
+        const chunk = e.takeTransmit(WRITE_SLICE, at);
+        if (chunk.length === 0) break;
+        this.socket.write(chunk);
+        if (chunk.length < WRITE_SLICE) break; // that was all of it
+      }
     }
+    return e.status();
   }
 
-  /** Arms the deadline, or closes once the engine is closed and its output written. */
-  finish(e) {
-    if (e.isClosed() && e.pendingTransmit() === 0n) {
+  /** Closes once the engine is closed and its output written; else makes sure a timer fires
+   * by the engine's next deadline. A timer that fires early is harmless (`handle-timeout`
+   * acts only on deadlines that passed), so one is kept while it fires no later than needed:
+   * no timer churn per request. */
+  finish(e, status) {
+    if (status.closed && status.pendingTransmit === 0n) {
       this.close();
       return;
     }
-    const deadline = e.pollTimeout();
+    const deadline = status.deadline;
+    if (deadline === undefined || (this.timer && this.timerAt <= deadline)) return;
     if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    if (deadline !== undefined) {
-      const waitNs = deadline - instant();
-      const ms = waitNs <= 0n ? 0 : Number(waitNs / 1_000_000n) + 1;
-      this.timer = setTimeout(() => this.timeout(), Math.min(ms, 0x7fffffff));
-    }
+    const waitNs = deadline - instant();
+    const ms = waitNs <= 0n ? 0 : Number(waitNs / 1_000_000n) + 1;
+    this.timerAt = deadline;
+    this.timer = setTimeout(() => this.timeout(), Math.min(ms, 0x7fffffff));
   }
 
   timeout() {
     this.timer = null;
+    this.timerAt = undefined;
     if (this.finished) return;
     if (this.session) this.session.engine.handleTimeout(instant());
     else this.engine.handleTimeout(now());
