@@ -145,8 +145,10 @@ class Response {
     this.conn.schedule();
   }
 
-  /** Body bytes; false when the output is full (continue after `ondrain`). */
+  /** Body bytes; false when the output is full (continue after `ondrain`). After the
+   * connection ended, nothing is sent and false is returned (see `onclose`). */
   write(data) {
+    if (this.conn.finished) return false;
     try {
       this.conn.engine.sendData(bytes(data), instant());
     } catch (e) {
@@ -159,6 +161,7 @@ class Response {
   /** Ends the body (with trailers for a chunked one). */
   end(trailers) {
     this.done = true;
+    if (this.conn.finished) return;
     try {
       this.conn.engine.sendEnd(fields(trailers), instant());
     } catch (e) {
@@ -171,6 +174,7 @@ class Response {
   /** Gives up on the exchange: the peer sees an incomplete message, then the close. */
   abort() {
     this.done = true;
+    if (this.conn.finished) return;
     this.conn.engine.abort();
     this.conn.schedule();
   }
@@ -235,10 +239,12 @@ class Session {
     return this.#send(() => this.engine.sendPing(bytes(data ?? ''), instant()));
   }
   close(code = 1000, reason = '') {
+    if (this.conn.finished) return;
     this.engine.close(code, reason, instant());
     this.conn.schedule();
   }
   #send(f) {
+    if (this.conn.finished) return 'closed';
     try {
       f();
     } catch (e) {
