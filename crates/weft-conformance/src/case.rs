@@ -367,6 +367,11 @@ pub struct Case {
     pub accept_close: Option<usize>,
     /// `expect-ws:` lines: the frames that must follow the `101` response, in order.
     pub ws_expect: Vec<(WsExpect, usize)>,
+    /// `expect-responses: N+`: at least N responses (more are fine).
+    pub at_least_responses: bool,
+    /// `expect-responses: <=N`: at most N responses (fewer are fine, and the
+    /// connection may stay open: a server may wait for a huge body).
+    pub at_most_responses: bool,
 }
 
 impl Case {
@@ -739,6 +744,100 @@ mod tests {
         assert_eq!(err_line("send: a\nexpect: x\nexpect-alive\n").0, 3);
         assert_eq!(err_line("send: a\nexpect-close\nexpect-alive\n").0, 3);
         assert!(err_line("send: a\nreset\n").1.contains("expects nothing"));
+    }
+
+    #[test]
+    fn profile_directives() {
+        let c = parse(
+            "rfc: 9112 6.1 MUST\n\
+             reason: TE with CL: close after\n\
+             needs: file ws\n\
+             send: GET / HTTP/1.1\\r\\n\\r\\n\n\
+             send-fill: 3 ab\n\
+             send-ws: text+nofin hi\n\
+             expect-status: 400 !5xx 2xx\n\
+             expect-header-token: Connection close\n\
+             expect-header-if: 405 Allow\n\
+             when: status 206\n\
+             expect-body-file: 0-4\n\
+             expect-decoded-body-file: -10\n\
+             response: 2\n\
+             expect-same-header: ETag 1\n\
+             expect-ws: close 1000 1002\n\
+             expect-responses: 2+\n\
+             accept-close: 2\n\
+             expect-persist\n",
+        )
+        .unwrap();
+        let q = c.rfc.as_ref().unwrap();
+        assert_eq!(
+            (q.spec, q.section.as_str(), q.level),
+            (9112, "6.1", Level::Must)
+        );
+        assert_eq!(q.to_string(), "RFC 9112 \u{a7}6.1");
+        assert_eq!(c.reason.as_deref(), Some("TE with CL: close after"));
+        assert_eq!(c.needs, vec!["file", "ws"]);
+        assert_eq!(c.steps[1], Step::Send(b"ababab".to_vec()));
+        assert_eq!(
+            c.steps[2],
+            Step::Send(crate::ws::frame_from_spec(b"text+nofin hi").unwrap())
+        );
+        let Expectation::Assert { count, assertions } = &c.expect else {
+            panic!()
+        };
+        assert_eq!(*count, 2);
+        assert!(c.at_least_responses && !c.at_most_responses);
+        assert_eq!(
+            assertions[0].check,
+            Check::StatusSet {
+                any: vec![StatusPattern(*b"400"), StatusPattern(*b"2xx")],
+                none: vec![StatusPattern(*b"5xx")],
+            }
+        );
+        assert_eq!(
+            assertions[3].when,
+            Some(When::Status(StatusPattern(*b"206")))
+        );
+        assert_eq!(assertions[3].check, Check::FileBody(FileSpan::Range(0, 4)));
+        assert_eq!(
+            assertions[4].check,
+            Check::FileDecodedBody(FileSpan::Suffix(10))
+        );
+        // `response:` ends the `when:` block.
+        assert_eq!(assertions[5].when, None);
+        assert_eq!(assertions[5].response, 2);
+        assert_eq!(c.ws_expect[0].0, WsExpect::Close(vec![1000, 1002]));
+        assert_eq!(c.accept_close, Some(2));
+        assert_eq!(c.conn, ConnExpect::Persist);
+        assert!(parse("send: x\nrfc: 9112 6.1 MAYBE\nexpect-close\n").is_err());
+        assert!(parse("send: x\nrfc: 2616 6.1 MUST\nexpect-close\n").is_err());
+        assert!(parse("send: x\nneeds: coffee\nexpect-close\n").is_err());
+        assert!(parse("send: x\nwhen: sometimes\nexpect-close\n").is_err());
+        assert!(parse("send-ws: text+sideways x\nexpect-close\n").is_err());
+        assert!(parse("send-fill: 0 a\nexpect-close\n").is_err());
+        assert_eq!(
+            parse("send: x\nrfc: 9112 C.2.2 MAY\nexpect-close\n")
+                .unwrap()
+                .rfc
+                .unwrap()
+                .section,
+            "C.2.2"
+        );
+        let c = parse("send: x\nexpect-responses: <=1\n").unwrap();
+        assert!(c.at_most_responses);
+    }
+
+    #[test]
+    fn file_spans() {
+        let f: Vec<u8> = (0..10u8).collect();
+        assert_eq!(FileSpan::parse("all").unwrap().slice(&f), &f[..]);
+        assert_eq!(FileSpan::parse("2-4").unwrap().slice(&f), &[2, 3, 4]);
+        assert_eq!(FileSpan::parse("8-99").unwrap().slice(&f), &[8, 9]);
+        assert_eq!(FileSpan::parse("7-").unwrap().slice(&f), &[7, 8, 9]);
+        assert_eq!(FileSpan::parse("-2").unwrap().slice(&f), &[8, 9]);
+        assert_eq!(FileSpan::parse("-20").unwrap().slice(&f), &f[..]);
+        assert!(FileSpan::parse("4-2").is_err());
+        assert!(FileSpan::parse("x").is_err());
     }
 
     #[test]

@@ -425,11 +425,11 @@ pub fn tallies(g: &[Graded<'_>]) -> Vec<(String, Tally)> {
 }
 
 /// The `--json` report.
-pub fn json_report(server: &str, g: &[Graded<'_>]) -> String {
+pub fn json_report(server: &str, secs: f64, g: &[Graded<'_>]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{{\n  \"profile\": \"rfc\",\n  \"server\": {},",
+        "{{\n  \"profile\": \"rfc\",\n  \"server\": {},\n  \"seconds\": {secs:.1},",
         json_str(server)
     );
     let mut total = Tally::default();

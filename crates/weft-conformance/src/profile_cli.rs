@@ -255,7 +255,7 @@ pub fn run_profile(args: Args) -> Result<i32, String> {
         };
         if let Some(j) = &p.json {
             let path = suffix(j);
-            std::fs::write(&path, json_report(&label, &g))
+            std::fs::write(&path, json_report(&label, secs, &g))
                 .map_err(|e| format!("{}: {e}", path.display()))?;
         }
         if let Some(j) = &p.junit {

@@ -581,7 +581,10 @@ pub fn evaluate(case: &Case, t: &Transcript, timing: &Timing) -> Vec<String> {
                     && got < *count
                     && matches!(parsed.tail, Tail::Complete)
             });
-            if got != *count && !closed_early {
+            let count_ok = got == *count
+                || (case.at_least_responses && got > *count)
+                || (case.at_most_responses && got < *count);
+            if !count_ok && !closed_early {
                 let statuses: Vec<String> = parsed
                     .responses
                     .iter()

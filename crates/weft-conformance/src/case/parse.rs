@@ -219,6 +219,8 @@ struct CaseBuilder {
     expect_alive: usize,
     accept_close: Option<usize>,
     ws_expect: Vec<(WsExpect, usize)>,
+    at_least_responses: bool,
+    at_most_responses: bool,
 
     /// The payload a `+` line would extend, if the previous line allows it.
     open_payload: Option<PayloadTarget>,
@@ -530,6 +532,26 @@ impl CaseBuilder {
     fn expect_responses(&mut self, d: &Directive<'_>) -> Result<(), ParseError> {
         d.need_value()?;
         d.once(self.expect_responses.is_some())?;
+        // `N+`: at least N; `<=N`: at most N.
+        let plain = d.plain_str()?;
+        if let Some(n) = plain.strip_prefix("<=") {
+            let n = n
+                .parse::<usize>()
+                .map_err(|_| d.value_err(format!("bad response count {plain:?}")))?;
+            self.expect_responses = Some(n);
+            self.at_most_responses = true;
+            self.saw_assertion_line = d.line();
+            return Ok(());
+        }
+        if let Some(n) = plain.strip_suffix('+') {
+            let n = n
+                .parse::<usize>()
+                .map_err(|_| d.value_err(format!("bad response count {plain:?}")))?;
+            self.expect_responses = Some(n);
+            self.at_least_responses = true;
+            self.saw_assertion_line = d.line();
+            return Ok(());
+        }
         self.expect_responses = Some(d.number("response count")?);
         self.saw_assertion_line = d.line();
         Ok(())
@@ -762,6 +784,8 @@ impl CaseBuilder {
             needs: self.needs.unwrap_or_default(),
             accept_close: self.accept_close,
             ws_expect: self.ws_expect,
+            at_least_responses: self.at_least_responses,
+            at_most_responses: self.at_most_responses,
         })
     }
 
