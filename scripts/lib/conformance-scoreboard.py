@@ -57,6 +57,29 @@ for s in servers:
     p(f"| {s} | {versions.get(s, '')} | {lv['MUST'][0]}/{lv['MUST'][1]} | {lv['SHOULD'][0]}/{lv['SHOULD'][1]} "
       f"| {lv['MAY'][0]}/{lv['MAY'][1]} | {t['fail']} | {t['warn']} | {t['skip']} | {t['score']:.1f}% | {r.get('seconds', 0):.0f} s |")
 p()
+p("weft runs three ways: native, `weft.wasm` under `wasmtime run` (weft-wasm) and the same component")
+p("under jco, Node's WASI implementation (weft-jco).")
+p()
+p("**What is measured.** nginx, Apache and lighttpd serve the fixture site with their own static")
+p("file handlers, so every category measures the server. Node (`http` module), uvicorn and hyper are")
+p("servers for applications: there the HTTP/1.1 categories measure the server, and the file categories")
+p("(conditional requests, ranges, content coding) measure the small application in")
+p("`conformance/servers/` (no conditionals, ranges or compression, as an application on the bare")
+p("server would have), so their MUST failures there are the application's, not the server's.")
+p("hyper is `bench-hyper`, answering `Hello, world!` to every request without reading its body.")
+p()
+p("**weft's warnings** (SHOULD or MAY cases it does not take, on purpose):")
+p()
+notes = {
+    "rl-bare-lf-lines": "a bare LF as a line end is a MAY; weft requires CRLF in the request line and header section and answers 400, so that no front end that splits lines differently can disagree with it about where a field ends",
+    "fld-bare-lf-field-lines": "a bare LF ending a field line is a MAY; weft refuses it with 400 (CRLF only), for the same reason",
+}
+weft_warns = [c["id"] for c in reports.get("weft", {}).get("cases", []) if c["result"] == "warn"]
+for w in weft_warns:
+    p(f"- `{w}`: {notes.get(w, 'see the case in CONFORMANCE-CATALOGUE.md')}")
+if not weft_warns:
+    p("- none")
+p()
 p("## Per category")
 p()
 p("Each cell: score (fail / warn); `-`: skipped (the server lacks the fixture file or the echo).")

@@ -557,23 +557,39 @@ pub fn catalogue(cases: &[Case]) -> String {
     out.push_str(
         "# The portable RFC profile: catalogue\n\n\
          Generated from `conformance/rfc/*.cases` by `weft-conformance --profile rfc --catalogue`; \
-         do not edit (the test `rfc_catalogue` fails when this file is stale). How to run the \
+         do not edit (the test `rfc_profile` fails when this file is stale). How to run the \
          profile and what the grades mean: `conformance/README.md`, section *The portable RFC \
          profile*.\n\n",
     );
+    // Per category: counts per level, and which needs its cases have (with how many).
     let mut counts: Vec<(String, [usize; 3], String)> = Vec::new();
     for c in cases {
         let cat = category(c).to_string();
         let lvl = c.rfc.as_ref().map_or(0, |q| q.level as usize);
-        let needs = c.needs.join(", ");
         match counts.iter_mut().find(|(k, _, _)| *k == cat) {
             Some((_, n, _)) => n[lvl] += 1,
             None => {
                 let mut n = [0; 3];
                 n[lvl] += 1;
-                counts.push((cat, n, needs));
+                counts.push((cat, n, String::new()));
             }
         }
+    }
+    for (cat, n, needs) in counts.iter_mut() {
+        let total: usize = n.iter().sum();
+        let mut parts = Vec::new();
+        for need in ["file", "ws"] {
+            let with = cases
+                .iter()
+                .filter(|c| category(c) == cat && c.needs.iter().any(|x| x == need))
+                .count();
+            if with == total {
+                parts.push(need.to_string());
+            } else if with > 0 {
+                parts.push(format!("{need} ({with})"));
+            }
+        }
+        *needs = parts.join(", ");
     }
     out.push_str("| category | MUST | SHOULD | MAY | cases | needs |\n| --- | ---: | ---: | ---: | ---: | --- |\n");
     let mut tot = [0; 3];
