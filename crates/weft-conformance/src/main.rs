@@ -524,4 +524,39 @@ mod tests {
         assert!(args(&["--fuzz", "ten"]).is_err());
         assert!(args(&["--fuzz-only"]).is_err());
     }
+
+    #[test]
+    fn profile_flags() {
+        let a = args(&[
+            "--profile",
+            "rfc",
+            "--file-url=/lorem.txt",
+            "--file-bytes",
+            "x.txt",
+            "--ws-url",
+            "/echo",
+            "--category",
+            "host",
+            "--case",
+            "rl-get-file",
+            "--json",
+            "r.json",
+            "--junit",
+            "r.xml",
+            "--catalogue",
+        ])
+        .unwrap()
+        .unwrap();
+        let p = &a.profile;
+        assert!(p.profile && p.catalogue);
+        assert_eq!(p.file_url.as_deref(), Some("/lorem.txt"));
+        assert_eq!(p.ws_url.as_deref(), Some("/echo"));
+        assert_eq!((p.categories.len(), p.cases.len()), (1, 1));
+        assert_eq!(a.jobs, 0, "unset: the profile picks its own default");
+        assert!(args(&["--profile", "nginx"]).is_err());
+        assert!(args(&["--file-url", "lorem.txt"]).is_err());
+        assert!(args(&["--profile", "rfc", "--bless"]).is_err());
+        assert!(args(&["--profile", "rfc", "--fuzz", "10"]).is_err());
+        assert!(args(&["--catalogue=yes"]).is_err());
+    }
 }

@@ -131,9 +131,12 @@ pub fn run_profile(args: Args) -> Result<i32, String> {
     }
     let mut cases: Vec<Case> = load_profile(&dir, &offer).map_err(|e| e.join("\n"))?;
     let total = cases.len();
+    // --category and --case select the union of what they name; --filter narrows further.
+    let by_name = !p.categories.is_empty() || !p.cases.is_empty();
     cases.retain(|c| {
-        (p.categories.is_empty() || p.categories.iter().any(|x| x == category(c)))
-            && (p.cases.is_empty() || p.cases.iter().any(|x| x == id(c) || *x == c.name))
+        (!by_name
+            || p.categories.iter().any(|x| x == category(c))
+            || p.cases.iter().any(|x| x == id(c) || *x == c.name))
             && (args.filters.is_empty() || args.filters.iter().any(|f| c.name.contains(f.as_str())))
     });
     if args.list {
