@@ -76,6 +76,9 @@ pub enum Step {
 pub enum ConnExpect {
     /// Not checked.
     Any,
+    /// `expect-persist`: the server must keep the connection open unless
+    /// its last response carried the `close` connection option.
+    Persist,
     /// The server must close (EOF or reset) within the case timeout.
     Close,
     /// The server must not close within the quiet period after the answer.
@@ -139,6 +142,156 @@ pub enum Check {
     DecodedBodyLength(usize),
     /// A chunked body whose chunks, decoded one after the other, each end at a line end.
     FlushedLines,
+    /// `expect-status:` with several patterns or `!` negations: the status
+    /// matches one of `any` (when not empty) and none of `none`.
+    StatusSet {
+        any: Vec<StatusPattern>,
+        none: Vec<StatusPattern>,
+    },
+    /// `expect-header-token: Name token`: one of the field's comma-separated
+    /// elements equals `token` (case-insensitive).
+    HeaderToken {
+        name: String,
+        token: String,
+    },
+    /// `expect-header-if: STATUS Name`: when the status matches, the field is present.
+    HeaderIfStatus {
+        status: StatusPattern,
+        name: String,
+    },
+    /// `expect-same-header: Name N`: the field has the same values as in response N.
+    SameHeader {
+        name: String,
+        other: usize,
+    },
+    /// `expect-body-file: SPAN`: the body is this span of the profile's
+    /// fixture file; replaced by [`Check::Body`] when the file is known.
+    FileBody(FileSpan),
+    /// `expect-decoded-body-file: SPAN`: the body without its content
+    /// coding is this span of the fixture file (see [`Check::FileBody`]).
+    FileDecodedBody(FileSpan),
+}
+
+/// A span of the fixture file named by `--file-bytes`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileSpan {
+    /// The whole file (`all`).
+    All,
+    /// Bytes `from..=to` (`A-B`; `to` clamped to the file).
+    Range(usize, usize),
+    /// Bytes from `from` to the end (`A-`).
+    From(usize),
+    /// The last N bytes (`-N`).
+    Suffix(usize),
+}
+
+impl FileSpan {
+    pub fn parse(s: &str) -> Result<FileSpan, String> {
+        let bad = || format!("bad file span {s:?} (want all, A-B, A- or -N)");
+        if s == "all" {
+            return Ok(FileSpan::All);
+        }
+        let (a, b) = s.split_once('-').ok_or_else(bad)?;
+        let num = |x: &str| x.parse::<usize>().map_err(|_| bad());
+        match (a.is_empty(), b.is_empty()) {
+            (true, false) => Ok(FileSpan::Suffix(num(b)?)),
+            (false, true) => Ok(FileSpan::From(num(a)?)),
+            (false, false) if num(a)? <= num(b)? => Ok(FileSpan::Range(num(a)?, num(b)?)),
+            _ => Err(bad()),
+        }
+    }
+
+    /// The bytes of this span of `file`.
+    pub fn slice<'a>(&self, file: &'a [u8]) -> &'a [u8] {
+        let len = file.len();
+        match *self {
+            FileSpan::All => file,
+            FileSpan::Range(a, b) => &file[a.min(len)..(b.saturating_add(1)).min(len)],
+            FileSpan::From(a) => &file[a.min(len)..],
+            FileSpan::Suffix(n) => &file[len - n.min(len)..],
+        }
+    }
+}
+
+/// A requirement level of RFC 2119 as used by the RFCs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Level {
+    Must,
+    Should,
+    May,
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Level::Must => "MUST",
+            Level::Should => "SHOULD",
+            Level::May => "MAY",
+        })
+    }
+}
+
+/// `rfc: SPEC SECTION LEVEL`: the requirement a portable case checks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Requirement {
+    /// The RFC number: 9110, 9112, 6455 or 7692.
+    pub spec: u16,
+    /// The section, e.g. `6.1` or `5.5`.
+    pub section: String,
+    pub level: Level,
+}
+
+impl Requirement {
+    pub fn parse(s: &str) -> Result<Requirement, String> {
+        let bad = || {
+            format!(
+                "bad requirement {s:?} (want 'SPEC SECTION LEVEL', e.g. '9112 6.1 MUST'; SPEC \
+                 is 9110, 9112, 6455 or 7692, LEVEL MUST, SHOULD or MAY)"
+            )
+        };
+        let words: Vec<&str> = s.split_whitespace().collect();
+        let [spec, section, level] = words[..] else {
+            return Err(bad());
+        };
+        let spec: u16 = spec.parse().map_err(|_| bad())?;
+        if ![9110, 9112, 6455, 7692].contains(&spec)
+            || !section.split('.').enumerate().all(|(i, p)| {
+                // An appendix starts with a letter: `C.2.2`.
+                (i == 0 && p.len() == 1 && p.as_bytes()[0].is_ascii_uppercase())
+                    || (!p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+            })
+        {
+            return Err(bad());
+        }
+        let level = match level {
+            "MUST" => Level::Must,
+            "SHOULD" => Level::Should,
+            "MAY" => Level::May,
+            _ => return Err(bad()),
+        };
+        Ok(Requirement {
+            spec,
+            section: section.to_owned(),
+            level,
+        })
+    }
+}
+
+impl fmt::Display for Requirement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RFC {} \u{a7}{}", self.spec, self.section)
+    }
+}
+
+/// One expected WebSocket frame (after a `101` response), `expect-ws:`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WsExpect {
+    /// A whole text or binary message (fragments reassembled) with this payload.
+    Message { text: bool, payload: Vec<u8> },
+    /// A pong with this payload.
+    Pong(Vec<u8>),
+    /// A close frame; with codes, its status code is one of them.
+    Close(Vec<u16>),
 }
 
 /// An assertion bound to a response number (1-based, interim 1xx responses
@@ -148,6 +301,17 @@ pub struct Assertion {
     pub response: usize,
     pub check: Check,
     pub line: usize,
+    /// `when:` the check applies only to a response meeting this condition.
+    pub when: Option<When>,
+}
+
+/// The condition of a `when:` line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum When {
+    /// `when: status 206`: the status matches.
+    Status(StatusPattern),
+    /// `when: header Name`: the field is present.
+    Header(String),
 }
 
 /// What the response stream must look like.
@@ -192,6 +356,22 @@ pub struct Case {
     /// `expect-alive`: the only expectation is that the target survives the
     /// case (checked after every case anyway); for fault cases.
     pub expect_alive: bool,
+    /// `rfc:`: the requirement a portable (profile) case checks.
+    pub rfc: Option<Requirement>,
+    /// `reason:`: why the requirement says so, in one line.
+    pub reason: Option<String>,
+    /// `needs:`: what the server must offer for the case to run (`file`, `ws`).
+    pub needs: Vec<String>,
+    /// `accept-close: N`: the server may close the connection instead of
+    /// sending responses N and later.
+    pub accept_close: Option<usize>,
+    /// `expect-ws:` lines: the frames that must follow the `101` response, in order.
+    pub ws_expect: Vec<(WsExpect, usize)>,
+    /// `expect-responses: N+`: at least N responses (more are fine).
+    pub at_least_responses: bool,
+    /// `expect-responses: <=N`: at most N responses (fewer are fine, and the
+    /// connection may stay open: a server may wait for a huge body).
+    pub at_most_responses: bool,
 }
 
 impl Case {
@@ -564,6 +744,100 @@ mod tests {
         assert_eq!(err_line("send: a\nexpect: x\nexpect-alive\n").0, 3);
         assert_eq!(err_line("send: a\nexpect-close\nexpect-alive\n").0, 3);
         assert!(err_line("send: a\nreset\n").1.contains("expects nothing"));
+    }
+
+    #[test]
+    fn profile_directives() {
+        let c = parse(
+            "rfc: 9112 6.1 MUST\n\
+             reason: TE with CL: close after\n\
+             needs: file ws\n\
+             send: GET / HTTP/1.1\\r\\n\\r\\n\n\
+             send-fill: 3 ab\n\
+             send-ws: text+nofin hi\n\
+             expect-status: 400 !5xx 2xx\n\
+             expect-header-token: Connection close\n\
+             expect-header-if: 405 Allow\n\
+             when: status 206\n\
+             expect-body-file: 0-4\n\
+             expect-decoded-body-file: -10\n\
+             response: 2\n\
+             expect-same-header: ETag 1\n\
+             expect-ws: close 1000 1002\n\
+             expect-responses: 2+\n\
+             accept-close: 2\n\
+             expect-persist\n",
+        )
+        .unwrap();
+        let q = c.rfc.as_ref().unwrap();
+        assert_eq!(
+            (q.spec, q.section.as_str(), q.level),
+            (9112, "6.1", Level::Must)
+        );
+        assert_eq!(q.to_string(), "RFC 9112 \u{a7}6.1");
+        assert_eq!(c.reason.as_deref(), Some("TE with CL: close after"));
+        assert_eq!(c.needs, vec!["file", "ws"]);
+        assert_eq!(c.steps[1], Step::Send(b"ababab".to_vec()));
+        assert_eq!(
+            c.steps[2],
+            Step::Send(crate::ws::frame_from_spec(b"text+nofin hi").unwrap())
+        );
+        let Expectation::Assert { count, assertions } = &c.expect else {
+            panic!()
+        };
+        assert_eq!(*count, 2);
+        assert!(c.at_least_responses && !c.at_most_responses);
+        assert_eq!(
+            assertions[0].check,
+            Check::StatusSet {
+                any: vec![StatusPattern(*b"400"), StatusPattern(*b"2xx")],
+                none: vec![StatusPattern(*b"5xx")],
+            }
+        );
+        assert_eq!(
+            assertions[3].when,
+            Some(When::Status(StatusPattern(*b"206")))
+        );
+        assert_eq!(assertions[3].check, Check::FileBody(FileSpan::Range(0, 4)));
+        assert_eq!(
+            assertions[4].check,
+            Check::FileDecodedBody(FileSpan::Suffix(10))
+        );
+        // `response:` ends the `when:` block.
+        assert_eq!(assertions[5].when, None);
+        assert_eq!(assertions[5].response, 2);
+        assert_eq!(c.ws_expect[0].0, WsExpect::Close(vec![1000, 1002]));
+        assert_eq!(c.accept_close, Some(2));
+        assert_eq!(c.conn, ConnExpect::Persist);
+        assert!(parse("send: x\nrfc: 9112 6.1 MAYBE\nexpect-close\n").is_err());
+        assert!(parse("send: x\nrfc: 2616 6.1 MUST\nexpect-close\n").is_err());
+        assert!(parse("send: x\nneeds: coffee\nexpect-close\n").is_err());
+        assert!(parse("send: x\nwhen: sometimes\nexpect-close\n").is_err());
+        assert!(parse("send-ws: text+sideways x\nexpect-close\n").is_err());
+        assert!(parse("send-fill: 0 a\nexpect-close\n").is_err());
+        assert_eq!(
+            parse("send: x\nrfc: 9112 C.2.2 MAY\nexpect-close\n")
+                .unwrap()
+                .rfc
+                .unwrap()
+                .section,
+            "C.2.2"
+        );
+        let c = parse("send: x\nexpect-responses: <=1\n").unwrap();
+        assert!(c.at_most_responses);
+    }
+
+    #[test]
+    fn file_spans() {
+        let f: Vec<u8> = (0..10u8).collect();
+        assert_eq!(FileSpan::parse("all").unwrap().slice(&f), &f[..]);
+        assert_eq!(FileSpan::parse("2-4").unwrap().slice(&f), &[2, 3, 4]);
+        assert_eq!(FileSpan::parse("8-99").unwrap().slice(&f), &[8, 9]);
+        assert_eq!(FileSpan::parse("7-").unwrap().slice(&f), &[7, 8, 9]);
+        assert_eq!(FileSpan::parse("-2").unwrap().slice(&f), &[8, 9]);
+        assert_eq!(FileSpan::parse("-20").unwrap().slice(&f), &f[..]);
+        assert!(FileSpan::parse("4-2").is_err());
+        assert!(FileSpan::parse("x").is_err());
     }
 
     #[test]

@@ -13,6 +13,8 @@ use weft_conformance::suite::{
 };
 use weft_conformance::target::{AddrTarget, ProcessSpec, ProcessTarget, Target};
 
+mod profile_cli;
+
 const USAGE: &str = "\
 usage: weft-conformance [OPTIONS]
 
@@ -47,6 +49,18 @@ options:
                            survive and answer with parseable HTTP/1.1 (default SEED: random)
   --fuzz-only              run the fuzz pass without the cases
   --list                   print the selected case names and exit
+
+portable RFC profile (cases under conformance/rfc; see conformance/README.md):
+  --profile rfc            run the portable profile: graded pass / warn / fail per category;
+                           exit status 1 only when a MUST is broken
+  --file-url PATH          URL path of a static file of the server (ranges, conditionals, ...)
+  --file-bytes FILE        that file's exact bytes (at least 100)
+  --ws-url PATH            URL path of a WebSocket echo (websocket categories)
+  --category NAME          only this category (repeatable)
+  --case ID                only this case (repeatable)
+  --json FILE / --junit FILE   also write the results as JSON / JUnit XML
+  --server-name NAME       the server's name in the reports (default: the target)
+  --catalogue              print the catalogue (Markdown) and exit
   -v, --verbose            also print passing cases
   -h, --help               this text
 
@@ -82,6 +96,8 @@ struct Args {
     /// `--fuzz N[:SEED]`: inputs and seed (None: random).
     fuzz: Option<(usize, Option<u64>)>,
     fuzz_only: bool,
+    /// The portable profile's flags (`--profile rfc` and the rest).
+    profile: profile_cli::ProfileArgs,
 }
 
 /// Parses `N` or `N:SEED`.
@@ -109,7 +125,7 @@ fn parse_args(argv: Vec<String>) -> Result<Option<Args>, String> {
         cases: None,
         site: None,
         filters: Vec::new(),
-        jobs: 1,
+        jobs: 0,
         bless: false,
         timeout: None,
         quiet: None,
@@ -118,6 +134,7 @@ fn parse_args(argv: Vec<String>) -> Result<Option<Args>, String> {
         verbose: false,
         fuzz: None,
         fuzz_only: false,
+        profile: Default::default(),
     };
     let mut it = argv.into_iter();
     while let Some(arg) = it.next() {
@@ -177,12 +194,15 @@ fn parse_args(argv: Vec<String>) -> Result<Option<Args>, String> {
             "--fuzz-only" => a.fuzz_only = true,
             "--list" => a.list = true,
             "-v" | "--verbose" => a.verbose = true,
+            f if profile_cli::is_flag(f) => {
+                a.profile.set(f, &mut value)?;
+            }
             _ => return Err(format!("unknown argument {arg:?}")),
         }
         if inline.is_some()
             && matches!(
                 flag.as_str(),
-                "--bless" | "--list" | "--verbose" | "--help" | "--fuzz-only"
+                "--bless" | "--list" | "--verbose" | "--help" | "--fuzz-only" | "--catalogue"
             )
         {
             return Err(format!("{flag} takes no value"));
@@ -193,6 +213,12 @@ fn parse_args(argv: Vec<String>) -> Result<Option<Args>, String> {
     }
     if a.target == TargetArg::Serve && a.fuzz.is_some() {
         return Err("--fuzz tests weft's own HTTP parsing: not with --target serve".into());
+    }
+    if a.target == TargetArg::Serve && a.profile.profile {
+        return Err("--profile rfc grades a server's HTTP; behind --target serve that is wasmtime's, not weft's".into());
+    }
+    if a.profile.profile && (a.bless || a.fuzz.is_some()) {
+        return Err("--profile rfc takes neither --bless nor --fuzz".into());
     }
     if a.fuzz_only && a.fuzz.is_none() {
         return Err("--fuzz-only needs --fuzz N[:SEED]".into());
@@ -269,7 +295,11 @@ fn real_main() -> i32 {
     }
 }
 
-fn run(args: Args) -> Result<i32, String> {
+fn run(mut args: Args) -> Result<i32, String> {
+    if args.profile.profile {
+        return profile_cli::run_profile(args);
+    }
+    args.jobs = args.jobs.max(1);
     let root = find_root();
     let need_root = |what: &str| root.clone().map_err(|e| format!("{e} (or pass {what})"));
     let cases_dir = match args.cases.clone() {
@@ -336,56 +366,7 @@ fn run(args: Args) -> Result<i32, String> {
     };
 
     // Build every target spec first so that a missing binary fails fast.
-    let mut specs = Vec::new();
-    let mut addr_target = None;
-    match &args.target {
-        TargetArg::Addr(a) => addr_target = Some(AddrTarget::new(a)?),
-        t => {
-            let root = need_root("--weft/--wasm and --site")?;
-            let site = absolute(
-                args.site
-                    .clone()
-                    .unwrap_or_else(|| root.join("conformance/fixtures/site")),
-            );
-            if matches!(t, TargetArg::Native | TargetArg::All | TargetArg::Serve) {
-                let weft = absolute(
-                    args.weft
-                        .clone()
-                        .unwrap_or_else(|| root.join("target/release/weft")),
-                );
-                let st = args.startup_timeout.unwrap_or(Duration::from_secs(10));
-                specs.push(ProcessSpec::native(&weft, &site, &root, st)?);
-            }
-            if matches!(t, TargetArg::Wasm | TargetArg::All) {
-                let wasm = absolute(
-                    args.wasm
-                        .clone()
-                        .unwrap_or_else(|| root.join("target/wasm32-wasip2/release/weft.wasm")),
-                );
-                let st = args.startup_timeout.unwrap_or(Duration::from_secs(60));
-                specs.push(ProcessSpec::wasm(
-                    args.wasmtime.as_deref(),
-                    &wasm,
-                    &site,
-                    &root,
-                    st,
-                )?);
-            }
-            if *t == TargetArg::Serve {
-                let component = absolute(args.http_wasm.clone().unwrap_or_else(|| {
-                    root.join("target/wasm32-wasip2/release/weft_http_fs.wasm")
-                }));
-                let st = args.startup_timeout.unwrap_or(Duration::from_secs(60));
-                specs.push(ProcessSpec::serve(
-                    args.wasmtime.as_deref(),
-                    &component,
-                    &site,
-                    &root,
-                    st,
-                )?);
-            }
-        }
-    }
+    let (specs, addr_target) = target_specs(&args, &root)?;
 
     let fuzz = args.fuzz.map(|(n, seed)| {
         let seed = seed.unwrap_or_else(random_seed);
@@ -507,6 +488,66 @@ fn run(args: Args) -> Result<i32, String> {
     Ok(if failed > 0 { 1 } else { 0 })
 }
 
+/// The servers to start (native, wasm) or the one already running (`addr=`).
+fn target_specs(
+    args: &Args,
+    root: &Result<PathBuf, String>,
+) -> Result<(Vec<ProcessSpec>, Option<AddrTarget>), String> {
+    let need_root = |what: &str| root.clone().map_err(|e| format!("{e} (or pass {what})"));
+    let mut specs = Vec::new();
+    let mut addr_target = None;
+    match &args.target {
+        TargetArg::Addr(a) => addr_target = Some(AddrTarget::new(a)?),
+        t => {
+            let root = need_root("--weft/--wasm and --site")?;
+            let site = absolute(
+                args.site
+                    .clone()
+                    .unwrap_or_else(|| root.join("conformance/fixtures/site")),
+            );
+            if matches!(t, TargetArg::Native | TargetArg::All | TargetArg::Serve) {
+                let weft = absolute(
+                    args.weft
+                        .clone()
+                        .unwrap_or_else(|| root.join("target/release/weft")),
+                );
+                let st = args.startup_timeout.unwrap_or(Duration::from_secs(10));
+                specs.push(ProcessSpec::native(&weft, &site, &root, st)?);
+            }
+            if matches!(t, TargetArg::Wasm | TargetArg::All) {
+                let wasm = absolute(
+                    args.wasm
+                        .clone()
+                        .unwrap_or_else(|| root.join("target/wasm32-wasip2/release/weft.wasm")),
+                );
+                let st = args.startup_timeout.unwrap_or(Duration::from_secs(60));
+                specs.push(ProcessSpec::wasm(
+                    args.wasmtime.as_deref(),
+                    &wasm,
+                    &site,
+                    &root,
+                    st,
+                )?);
+            }
+            if *t == TargetArg::Serve {
+                let component = absolute(args.http_wasm.clone().unwrap_or_else(|| {
+                    root.join("target/wasm32-wasip2/release/weft_http_fs.wasm")
+                }));
+                let st = args.startup_timeout.unwrap_or(Duration::from_secs(60));
+                specs.push(ProcessSpec::serve(
+                    args.wasmtime.as_deref(),
+                    &component,
+                    &site,
+                    &root,
+                    st,
+                )?);
+            }
+        }
+    }
+
+    Ok((specs, addr_target))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -551,5 +592,40 @@ mod tests {
         assert!(args(&["--fuzz", "10:x"]).is_err());
         assert!(args(&["--fuzz", "ten"]).is_err());
         assert!(args(&["--fuzz-only"]).is_err());
+    }
+
+    #[test]
+    fn profile_flags() {
+        let a = args(&[
+            "--profile",
+            "rfc",
+            "--file-url=/lorem.txt",
+            "--file-bytes",
+            "x.txt",
+            "--ws-url",
+            "/echo",
+            "--category",
+            "host",
+            "--case",
+            "rl-get-file",
+            "--json",
+            "r.json",
+            "--junit",
+            "r.xml",
+            "--catalogue",
+        ])
+        .unwrap()
+        .unwrap();
+        let p = &a.profile;
+        assert!(p.profile && p.catalogue);
+        assert_eq!(p.file_url.as_deref(), Some("/lorem.txt"));
+        assert_eq!(p.ws_url.as_deref(), Some("/echo"));
+        assert_eq!((p.categories.len(), p.cases.len()), (1, 1));
+        assert_eq!(a.jobs, 0, "unset: the profile picks its own default");
+        assert!(args(&["--profile", "nginx"]).is_err());
+        assert!(args(&["--file-url", "lorem.txt"]).is_err());
+        assert!(args(&["--profile", "rfc", "--bless"]).is_err());
+        assert!(args(&["--profile", "rfc", "--fuzz", "10"]).is_err());
+        assert!(args(&["--catalogue=yes"]).is_err());
     }
 }

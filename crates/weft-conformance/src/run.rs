@@ -8,7 +8,7 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::case::{Case, Check, ConnExpect, Expectation, Mode, Step};
+use crate::case::{Case, Check, ConnExpect, Expectation, Mode, Step, When};
 use crate::decode::{check_flushed_lines, decode, Coding};
 use crate::diff;
 use crate::escape::escape_bytes;
@@ -385,6 +385,18 @@ fn describe_end(t: &Transcript) -> String {
     s
 }
 
+fn trim(b: &[u8]) -> &[u8] {
+    let start = b
+        .iter()
+        .position(|c| !matches!(c, b' ' | b'\t'))
+        .unwrap_or(b.len());
+    let end = b
+        .iter()
+        .rposition(|c| !matches!(c, b' ' | b'\t'))
+        .map_or(start, |p| p + 1);
+    &b[start..end]
+}
+
 /// The body of `resp` with its content coding removed.
 fn decoded(resp: &Response) -> Result<Vec<u8>, String> {
     let coding = Coding::from_field(&resp.header_values("content-encoding"))?;
@@ -393,6 +405,51 @@ fn decoded(resp: &Response) -> Result<Vec<u8>, String> {
 
 fn check_response(n: usize, resp: &Response, check: &Check) -> Option<String> {
     match check {
+        Check::StatusSet { any, none } => {
+            let ok = (any.is_empty() || any.iter().any(|p| p.matches(resp.status)))
+                && !none.iter().any(|p| p.matches(resp.status));
+            (!ok).then(|| {
+                let mut want: Vec<String> = any.iter().map(|p| p.to_string()).collect();
+                want.extend(none.iter().map(|p| format!("not {p}")));
+                format!(
+                    "response {n}: expected status {}, got {} {}",
+                    want.join(" / "),
+                    resp.status,
+                    String::from_utf8_lossy(&resp.reason)
+                )
+            })
+        }
+        Check::HeaderToken { name, token } => {
+            let values = resp.header_values(name);
+            let found = values.iter().any(|v| {
+                // An element is compared without its parameters (`; ...`).
+                v.split(|b| *b == b',').any(|e| {
+                    let e = e.split(|b| *b == b';').next().unwrap_or(e);
+                    trim(e).eq_ignore_ascii_case(token.as_bytes())
+                })
+            });
+            (!found).then(|| {
+                format!(
+                    "response {n}: header {name} lacks the element {token:?} (values: {})",
+                    if values.is_empty() {
+                        "none".to_string()
+                    } else {
+                        values
+                            .iter()
+                            .map(|v| show(v, 120))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                )
+            })
+        }
+        Check::HeaderIfStatus { status, name } => (status.matches(resp.status)
+            && resp.header_values(name).is_empty())
+        .then(|| format!("response {n}: a {} response without {name}", resp.status)),
+        Check::SameHeader { .. } => None,
+        Check::FileBody(_) | Check::FileDecodedBody(_) => Some(format!(
+            "response {n}: expect-body-file needs the fixture file (--file-bytes)"
+        )),
         Check::Status(p) => (!p.matches(resp.status)).then(|| {
             format!(
                 "response {n}: expected status {p}, got {} {}",
@@ -516,7 +573,18 @@ pub fn evaluate(case: &Case, t: &Transcript, timing: &Timing) -> Vec<String> {
                     show(&t.raw[(*at).min(t.raw.len())..], 80)
                 )),
             }
-            if got != *count {
+            // `accept-close: K`: the server may close instead of sending
+            // responses K and later.
+            let closed_early = case.accept_close.is_some_and(|k| {
+                t.end.closed()
+                    && got + 1 >= k
+                    && got < *count
+                    && matches!(parsed.tail, Tail::Complete)
+            });
+            let count_ok = got == *count
+                || (case.at_least_responses && got > *count)
+                || (case.at_most_responses && got < *count);
+            if !count_ok && !closed_early {
                 let statuses: Vec<String> = parsed
                     .responses
                     .iter()
@@ -529,9 +597,47 @@ pub fn evaluate(case: &Case, t: &Transcript, timing: &Timing) -> Vec<String> {
             }
             for a in assertions {
                 if let Some(resp) = parsed.responses.get(a.response - 1) {
+                    let applies = match &a.when {
+                        None => true,
+                        Some(When::Status(p)) => p.matches(resp.status),
+                        Some(When::Header(n)) => !resp.header_values(n).is_empty(),
+                    };
+                    if !applies {
+                        continue;
+                    }
                     if let Some(msg) = check_response(a.response, resp, &a.check) {
                         fails.push(format!("line {}: {msg}", a.line));
                     }
+                    if let Check::SameHeader { name, other } = &a.check {
+                        if let Some(o) = parsed.responses.get(other - 1) {
+                            let (mine, theirs) = (resp.header_values(name), o.header_values(name));
+                            if mine != theirs {
+                                fails.push(format!(
+                                    "line {}: response {}: {name} differs from response {other}: \
+                                     {:?} vs {:?}",
+                                    a.line,
+                                    a.response,
+                                    mine.iter()
+                                        .map(|v| String::from_utf8_lossy(v))
+                                        .collect::<Vec<_>>(),
+                                    theirs
+                                        .iter()
+                                        .map(|v| String::from_utf8_lossy(v))
+                                        .collect::<Vec<_>>()
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+            if !case.ws_expect.is_empty() {
+                match parsed.tail {
+                    Tail::Upgraded { at } => {
+                        for (line, msg) in crate::ws::check_frames(&t.raw[at..], &case.ws_expect) {
+                            fails.push(format!("line {line}: websocket: {msg}"));
+                        }
+                    }
+                    _ => fails.push("websocket: no 101 response, no frames to check".into()),
                 }
             }
         }
@@ -539,6 +645,22 @@ pub fn evaluate(case: &Case, t: &Transcript, timing: &Timing) -> Vec<String> {
     let show_stream = !fails.is_empty() && matches!(case.expect, Expectation::Assert { .. });
     match case.conn {
         ConnExpect::Any => {}
+        ConnExpect::Persist if t.end.closed() => {
+            let parsed = parse_responses(&t.raw, &case.request_methods(), true);
+            let announced = parsed.responses.last().is_some_and(|r| {
+                r.header_values("connection").iter().any(|v| {
+                    v.split(|b| *b == b',')
+                        .any(|e| trim(e).eq_ignore_ascii_case(b"close"))
+                })
+            });
+            if !announced {
+                fails.push(
+                    "the server closed the connection without announcing it (no \
+                     `Connection: close` in its last response)"
+                        .into(),
+                );
+            }
+        }
         ConnExpect::Close if !t.end.closed() => fails.push(format!(
             "expected the server to close the connection; still open after {} ms",
             timeout.as_millis()

@@ -132,6 +132,11 @@ pub struct CaseResult {
 /// indented below.
 pub fn report(label: Option<&str>, case: &Case, res: &CaseResult) -> String {
     let mut out = String::new();
+    // A profile case whose requirement is a SHOULD or MAY warns.
+    let fail = match &case.rfc {
+        Some(q) if q.level != crate::case::Level::Must => "WARN",
+        _ => "FAIL",
+    };
     let prefix = label.map(|l| format!("{l} ")).unwrap_or_default();
     // Failures without the trailing timing line, to spot repeats.
     let gist = |f: &[String]| -> Vec<String> {
@@ -148,7 +153,7 @@ pub fn report(label: Option<&str>, case: &Case, res: &CaseResult) -> String {
         let g = gist(&m.failures);
         if let Some((first, _)) = seen.iter().find(|(_, s)| *s == g) {
             out.push_str(&format!(
-                "FAIL {prefix}{} [{}]: same failure as [{first}]\n",
+                "{fail} {prefix}{} [{}]: same failure as [{first}]\n",
                 case.name, m.mode
             ));
             continue;
@@ -159,7 +164,7 @@ pub fn report(label: Option<&str>, case: &Case, res: &CaseResult) -> String {
             for (i, line) in f.lines().enumerate() {
                 if first && i == 0 {
                     out.push_str(&format!(
-                        "FAIL {prefix}{} [{}]: {line}\n",
+                        "{fail} {prefix}{} [{}]: {line}\n",
                         case.name, m.mode
                     ));
                     first = false;
@@ -174,7 +179,7 @@ pub fn report(label: Option<&str>, case: &Case, res: &CaseResult) -> String {
     for n in &res.notes {
         let mut lines = n.lines();
         if let Some(l) = lines.next() {
-            out.push_str(&format!("FAIL {prefix}{}: {l}\n", case.name));
+            out.push_str(&format!("{fail} {prefix}{}: {l}\n", case.name));
         }
         for l in lines {
             out.push_str(&format!("    {l}\n"));

@@ -4,7 +4,9 @@
 
 use crate::error::Error;
 use crate::limits::Limits;
-use crate::syntax::{is_tchar, is_token, split_host_port, token_len, visible_ascii_len};
+use crate::syntax::{
+    is_tchar, is_token, position_of, split_host_port, token_len, visible_ascii_len,
+};
 
 use crate::head::{Method, Version};
 
@@ -40,7 +42,9 @@ fn parse_version(v: &[u8]) -> Result<Version, Error> {
 
 /// Is `target`, known to be visible ASCII, of a form allowed with `method`?
 fn valid_target_form(method: Method<'_>, target: &[u8]) -> bool {
-    if target.is_empty() {
+    // No form has a fragment: origin-form is absolute-path ["?" query], absolute-form an
+    // absolute-URI (RFC 9112 section 3.2).
+    if target.is_empty() || position_of(target, b'#').is_some() {
         return false;
     }
     match method {

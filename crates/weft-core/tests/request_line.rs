@@ -71,6 +71,11 @@ fn bad_targets() {
     for target in ["", "a/b", "?x", "1http://x/", "://x", "*"] {
         assert_rejected(&get(target), Error::BadRequestLine);
     }
+    // A fragment is not part of any request-target form (RFC 9112 section 3.2): origin-form
+    // is absolute-path ["?" query], absolute-form an absolute-URI (no fragment).
+    for target in ["/a#frag", "/#", "/a?q#f", "http://example.com/x#f"] {
+        assert_rejected(&get(target), Error::BadRequestLine);
+    }
     // Controls, DEL and non-ASCII bytes in the target.
     for bad in [&b"/a\x01b"[..], b"/a\x7fb", b"/a\xffb", b"/a\tb", b"/a\rb"] {
         let mut input = b"GET ".to_vec();
@@ -88,7 +93,6 @@ fn absolute_form_authority_is_checked() {
         "http://h:/",
         "http://h:8080",
         "http://h?x=1",
-        "http://h#f",
         "HTTP://H/x",
         "hTTpS://h:443/x",
         "http://[::1]:8080/x",
@@ -122,6 +126,8 @@ fn absolute_form_authority_is_checked() {
         "http:/x",
         "http:x",
         "https:",
+        // absolute-form is an absolute-URI: no fragment.
+        "http://h#f",
     ] {
         assert_rejected(&get(target), Error::BadRequestLine);
     }

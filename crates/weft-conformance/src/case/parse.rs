@@ -22,9 +22,18 @@ use super::directive::{
     header_name, lines, parse_header_check, unescape_continuation, Directive, Line, Loc,
 };
 use super::{
-    Assertion, Case, Check, ConnExpect, Expectation, Mode, ParseError, StatusPattern, Step,
-    DEFAULT_MODES,
+    Assertion, Case, Check, ConnExpect, Expectation, FileSpan, Mode, ParseError, Requirement,
+    StatusPattern, Step, When, WsExpect, DEFAULT_MODES,
 };
+use crate::ws;
+
+fn trim_start(b: &[u8]) -> &[u8] {
+    let at = b
+        .iter()
+        .position(|c| *c != b' ' && *c != b'\t')
+        .unwrap_or(b.len());
+    &b[at..]
+}
 
 /// Parses the text of a case file. `name` and `path` are only recorded (and
 /// `path` names the file in errors).
@@ -66,6 +75,44 @@ const DIRECTIVES: &[(&str, Kind, Handler)] = &[
     ("quiet", Kind::Setting, CaseBuilder::quiet),
     ("compare", Kind::Setting, CaseBuilder::compare),
     ("methods", Kind::Setting, CaseBuilder::methods),
+    ("rfc", Kind::Setting, CaseBuilder::rfc),
+    ("reason", Kind::Setting, CaseBuilder::reason),
+    ("needs", Kind::Setting, CaseBuilder::needs),
+    ("send-ws", Kind::Step, CaseBuilder::send_ws),
+    ("send-fill", Kind::Step, CaseBuilder::send_fill),
+    ("accept-close", Kind::Expectation, CaseBuilder::accept_close),
+    (
+        "expect-persist",
+        Kind::Expectation,
+        CaseBuilder::expect_persist,
+    ),
+    (
+        "expect-header-token",
+        Kind::Expectation,
+        CaseBuilder::expect_header_token,
+    ),
+    (
+        "expect-header-if",
+        Kind::Expectation,
+        CaseBuilder::expect_header_if,
+    ),
+    (
+        "expect-same-header",
+        Kind::Expectation,
+        CaseBuilder::expect_same_header,
+    ),
+    (
+        "expect-body-file",
+        Kind::Expectation,
+        CaseBuilder::expect_body_file,
+    ),
+    ("expect-ws", Kind::Expectation, CaseBuilder::expect_ws),
+    ("when", Kind::Expectation, CaseBuilder::when),
+    (
+        "expect-decoded-body-file",
+        Kind::Expectation,
+        CaseBuilder::expect_decoded_body_file,
+    ),
     ("send", Kind::Step, CaseBuilder::send),
     ("wait", Kind::Step, CaseBuilder::wait),
     ("shutdown", Kind::Step, CaseBuilder::shutdown),
@@ -141,6 +188,9 @@ struct CaseBuilder {
     quiet: Option<Duration>,
     methods: Option<Vec<String>>,
     compare_decoded: Option<String>,
+    rfc: Option<Requirement>,
+    reason: Option<String>,
+    needs: Option<Vec<String>>,
 
     // Client steps.
     steps: Vec<Step>,
@@ -158,6 +208,8 @@ struct CaseBuilder {
     expect_responses: Option<usize>,
     /// The response the next assertion is about (`response: N`).
     current_response: usize,
+    /// The `when:` condition of the next assertions.
+    current_when: Option<When>,
     /// Last line of an assertion-mode directive (`response:` included).
     saw_assertion_line: usize,
 
@@ -165,6 +217,10 @@ struct CaseBuilder {
     conn: Option<(ConnExpect, usize)>,
     /// Line of `expect-alive`.
     expect_alive: usize,
+    accept_close: Option<usize>,
+    ws_expect: Vec<(WsExpect, usize)>,
+    at_least_responses: bool,
+    at_most_responses: bool,
 
     /// The payload a `+` line would extend, if the previous line allows it.
     open_payload: Option<PayloadTarget>,
@@ -314,7 +370,62 @@ impl CaseBuilder {
         Ok(())
     }
 
+    /// `rfc: SPEC SECTION LEVEL`.
+    fn rfc(&mut self, d: &Directive<'_>) -> Result<(), ParseError> {
+        d.need_value()?;
+        d.once(self.rfc.is_some())?;
+        self.rfc = Some(d.at(Requirement::parse(&d.plain_str()?))?);
+        Ok(())
+    }
+
+    /// `reason: TEXT`: the whole rest of the line.
+    fn reason(&mut self, d: &Directive<'_>) -> Result<(), ParseError> {
+        d.need_value()?;
+        d.once(self.reason.is_some())?;
+        self.reason = Some(d.text_lossy());
+        Ok(())
+    }
+
+    /// `needs: file ws`.
+    fn needs(&mut self, d: &Directive<'_>) -> Result<(), ParseError> {
+        d.need_value()?;
+        d.once(self.needs.is_some())?;
+        let list = d.words()?;
+        if let Some(bad) = list.iter().find(|w| !matches!(w.as_str(), "file" | "ws")) {
+            return Err(d.value_err(format!("unknown need {bad:?} (known: file, ws)")));
+        }
+        self.needs = Some(list);
+        Ok(())
+    }
+
     // ---- Client steps (none may follow `reset`, see `directive`) ---------
+
+    /// `send-fill: N PAYLOAD`: PAYLOAD repeated N times, as one send step
+    /// (long request lines and fields without a long case file).
+    fn send_fill(&mut self, d: &Directive<'_>) -> Result<(), ParseError> {
+        d.need_value()?;
+        let text = d.text();
+        let sp = text.iter().position(|b| *b == b' ').unwrap_or(text.len());
+        let n: usize = std::str::from_utf8(&text[..sp])
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .filter(|n| *n >= 1 && *n <= 1 << 24)
+            .ok_or_else(|| d.value_err("want 'N PAYLOAD' with 1 <= N <= 16777216"))?;
+        let unit = d.at(crate::escape::unescape(trim_start(&text[sp..])).map_err(|(_, m)| m))?;
+        if unit.is_empty() {
+            return Err(d.value_err("empty payload"));
+        }
+        self.steps.push(Step::Send(unit.repeat(n)));
+        Ok(())
+    }
+
+    /// `send-ws: OPCODE[+FLAG...] PAYLOAD`: one masked WebSocket frame.
+    fn send_ws(&mut self, d: &Directive<'_>) -> Result<(), ParseError> {
+        d.need_value()?;
+        let frame = d.at(ws::frame_from_spec(d.text()))?;
+        self.steps.push(Step::Send(frame));
+        Ok(())
+    }
 
     fn send(&mut self, d: &Directive<'_>) -> Result<(), ParseError> {
         d.need_value()?;
@@ -376,6 +487,27 @@ impl CaseBuilder {
         Ok(())
     }
 
+    /// `expect-persist`: open, unless the last response said `Connection: close`.
+    fn expect_persist(&mut self, d: &Directive<'_>) -> Result<(), ParseError> {
+        self.conn_state(d, ConnExpect::Persist)
+    }
+
+    /// `accept-close: N` (default 1): closing instead of responses N.. passes.
+    fn accept_close(&mut self, d: &Directive<'_>) -> Result<(), ParseError> {
+        d.once(self.accept_close.is_some())?;
+        let n = if d.has_colon() {
+            d.number("response number")?
+        } else {
+            d.no_value()?;
+            1
+        };
+        if n == 0 {
+            return Err(d.value_err("bad response number 0 (want 1, 2, ...)"));
+        }
+        self.accept_close = Some(n);
+        Ok(())
+    }
+
     fn expect_alive(&mut self, d: &Directive<'_>) -> Result<(), ParseError> {
         d.no_value()?;
         d.once(self.expect_alive != 0)?;
@@ -392,6 +524,7 @@ impl CaseBuilder {
         let n =
             n.ok_or_else(|| d.value_err(format!("bad response number {s:?} (want 1, 2, ...)")))?;
         self.current_response = n;
+        self.current_when = None;
         self.saw_assertion_line = d.line();
         Ok(())
     }
@@ -399,6 +532,26 @@ impl CaseBuilder {
     fn expect_responses(&mut self, d: &Directive<'_>) -> Result<(), ParseError> {
         d.need_value()?;
         d.once(self.expect_responses.is_some())?;
+        // `N+`: at least N; `<=N`: at most N.
+        let plain = d.plain_str()?;
+        if let Some(n) = plain.strip_prefix("<=") {
+            let n = n
+                .parse::<usize>()
+                .map_err(|_| d.value_err(format!("bad response count {plain:?}")))?;
+            self.expect_responses = Some(n);
+            self.at_most_responses = true;
+            self.saw_assertion_line = d.line();
+            return Ok(());
+        }
+        if let Some(n) = plain.strip_suffix('+') {
+            let n = n
+                .parse::<usize>()
+                .map_err(|_| d.value_err(format!("bad response count {plain:?}")))?;
+            self.expect_responses = Some(n);
+            self.at_least_responses = true;
+            self.saw_assertion_line = d.line();
+            return Ok(());
+        }
         self.expect_responses = Some(d.number("response count")?);
         self.saw_assertion_line = d.line();
         Ok(())
@@ -410,15 +563,142 @@ impl CaseBuilder {
             response: self.current_response,
             check,
             line: d.line(),
+            when: self.current_when.clone(),
         });
         self.saw_assertion_line = d.line();
         Ok(())
     }
 
+    /// `expect-status: 200`, or several patterns (any of them) and `!`
+    /// negations (none of them): `expect-status: 400 431`, `!2xx !5xx`.
     fn expect_status(&mut self, d: &Directive<'_>) -> Result<(), ParseError> {
         d.need_value()?;
-        let pattern = d.at(StatusPattern::parse(&d.plain_str()?))?;
-        self.assert(d, Check::Status(pattern))
+        let words = d.words()?;
+        if let [one] = &words[..] {
+            if !one.starts_with('!') {
+                let pattern = d.at(StatusPattern::parse(one))?;
+                return self.assert(d, Check::Status(pattern));
+            }
+        }
+        let (mut any, mut none) = (Vec::new(), Vec::new());
+        for w in &words {
+            match w.strip_prefix('!') {
+                Some(n) => none.push(d.at(StatusPattern::parse(n))?),
+                None => any.push(d.at(StatusPattern::parse(w))?),
+            }
+        }
+        self.assert(d, Check::StatusSet { any, none })
+    }
+
+    /// `expect-header-token: Name token`.
+    fn expect_header_token(&mut self, d: &Directive<'_>) -> Result<(), ParseError> {
+        d.need_value()?;
+        let words = d.words()?;
+        let [name, token] = &words[..] else {
+            return Err(d.value_err("want 'Name token'"));
+        };
+        let name = d.at(header_name(name.as_bytes()))?;
+        self.assert(
+            d,
+            Check::HeaderToken {
+                name,
+                token: token.clone(),
+            },
+        )
+    }
+
+    /// `expect-header-if: STATUS Name`.
+    fn expect_header_if(&mut self, d: &Directive<'_>) -> Result<(), ParseError> {
+        d.need_value()?;
+        let words = d.words()?;
+        let [status, name] = &words[..] else {
+            return Err(d.value_err("want 'STATUS Name', e.g. '405 Allow'"));
+        };
+        let status = d.at(StatusPattern::parse(status))?;
+        let name = d.at(header_name(name.as_bytes()))?;
+        self.assert(d, Check::HeaderIfStatus { status, name })
+    }
+
+    /// `expect-same-header: Name N`.
+    fn expect_same_header(&mut self, d: &Directive<'_>) -> Result<(), ParseError> {
+        d.need_value()?;
+        let words = d.words()?;
+        let [name, other] = &words[..] else {
+            return Err(d.value_err("want 'Name N', e.g. 'Content-Length 2'"));
+        };
+        let name = d.at(header_name(name.as_bytes()))?;
+        let other = other
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| d.value_err(format!("bad response number {other:?}")))?;
+        self.assert(d, Check::SameHeader { name, other })
+    }
+
+    /// `when: status P | header Name | always`: a condition on the current
+    /// response for the assertions that follow (until `response:` or `when:`).
+    fn when(&mut self, d: &Directive<'_>) -> Result<(), ParseError> {
+        d.need_value()?;
+        let words = d.words()?;
+        self.current_when = match &words[..] {
+            [w] if w == "always" => None,
+            [w, p] if w == "status" => Some(When::Status(d.at(StatusPattern::parse(p))?)),
+            [w, n] if w == "header" => Some(When::Header(d.at(header_name(n.as_bytes()))?)),
+            _ => return Err(d.value_err("want 'status P', 'header Name' or 'always'")),
+        };
+        Ok(())
+    }
+
+    fn expect_decoded_body_file(&mut self, d: &Directive<'_>) -> Result<(), ParseError> {
+        d.need_value()?;
+        let span = d.at(FileSpan::parse(&d.plain_str()?))?;
+        self.assert(d, Check::FileDecodedBody(span))
+    }
+
+    /// `expect-body-file: all | A-B | A- | -N`.
+    fn expect_body_file(&mut self, d: &Directive<'_>) -> Result<(), ParseError> {
+        d.need_value()?;
+        let span = d.at(FileSpan::parse(&d.plain_str()?))?;
+        self.assert(d, Check::FileBody(span))
+    }
+
+    /// `expect-ws: text PAYLOAD | binary PAYLOAD | pong PAYLOAD | close [CODE...]`.
+    fn expect_ws(&mut self, d: &Directive<'_>) -> Result<(), ParseError> {
+        d.need_value()?;
+        let text = d.text();
+        let (kind, rest) = match text.iter().position(|b| *b == b' ') {
+            Some(sp) => (&text[..sp], &text[sp + 1..]),
+            None => (text, &b""[..]),
+        };
+        let payload = || d.at(crate::escape::unescape(rest).map_err(|(_, m)| m));
+        let e =
+            match kind {
+                b"text" => WsExpect::Message {
+                    text: true,
+                    payload: payload()?,
+                },
+                b"binary" => WsExpect::Message {
+                    text: false,
+                    payload: payload()?,
+                },
+                b"pong" => WsExpect::Pong(payload()?),
+                b"close" => {
+                    let mut codes = Vec::new();
+                    for w in String::from_utf8_lossy(rest).split_whitespace() {
+                        codes.push(
+                            w.parse::<u16>()
+                                .map_err(|_| d.value_err(format!("bad close code {w:?}")))?,
+                        );
+                    }
+                    WsExpect::Close(codes)
+                }
+                _ => return Err(d.value_err(
+                    "want 'text PAYLOAD', 'binary PAYLOAD', 'pong PAYLOAD' or 'close [CODE...]'",
+                )),
+            };
+        self.ws_expect.push((e, d.line()));
+        self.saw_assertion_line = d.line();
+        Ok(())
     }
 
     fn expect_header(&mut self, d: &Directive<'_>) -> Result<(), ParseError> {
@@ -499,6 +779,13 @@ impl CaseBuilder {
             expect_lines: self.expect_lines,
             compare_decoded: self.compare_decoded,
             expect_alive: self.expect_alive != 0,
+            rfc: self.rfc,
+            reason: self.reason,
+            needs: self.needs.unwrap_or_default(),
+            accept_close: self.accept_close,
+            ws_expect: self.ws_expect,
+            at_least_responses: self.at_least_responses,
+            at_most_responses: self.at_most_responses,
         })
     }
 
