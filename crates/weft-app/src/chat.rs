@@ -244,12 +244,12 @@ mod tests {
 
     fn open(member: &mut ChatMember, ws: &mut WebSocket, wake: &Arc<Woken>, token: usize) {
         let wake: Arc<dyn Wake> = Arc::clone(wake) as Arc<dyn Wake>;
-        let mut out = WsOutput::new(ws, Instant::now());
+        let mut out = WsOutput::new(ws.sender(), Instant::now());
         assert!(member.open(Notifier::new(wake, token), &mut out).is_ok());
     }
 
     fn poll(member: &mut ChatMember, ws: &mut WebSocket) -> bool {
-        let mut out = WsOutput::new(ws, Instant::now());
+        let mut out = WsOutput::new(ws.sender(), Instant::now());
         member.poll(&mut out).unwrap_or(false)
     }
 
@@ -268,7 +268,7 @@ mod tests {
         open(&mut c, &mut wc, &wake, 3);
         assert_eq!(room.len(), 3);
         {
-            let mut out = WsOutput::new(&mut wa, Instant::now());
+            let mut out = WsOutput::new(wa.sender(), Instant::now());
             assert!(a.message(Message::Text("hi"), &mut out).is_ok());
         }
         assert_eq!(*lock(&wake.0), vec![1, 2]);

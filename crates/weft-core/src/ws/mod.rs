@@ -20,6 +20,7 @@ mod extension;
 mod frame;
 mod handshake;
 mod link;
+mod sender;
 mod utf8;
 
 pub use codec::{WebSocket, WsConfig, WsEvent};
@@ -27,3 +28,4 @@ pub use error::{CloseCode, WsError, WsSendError};
 pub use handshake::{
     accept_key, check_handshake, DeflateConfig, Handshake, HandshakeError, HandshakeOptions,
 };
+pub use sender::WsSender;
