@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Bytes of server RSS per idle keep-alive connection, for scripts/bench's idle scenario.
 
-    idle-rss.py --port PORT --pid PID [--count N] [--path /hello] [--settle SECS]
+    idle-rss.py --port PORT --pid PID [--count N] [--path /hello] [--settle SECS] [--probe K]
 
 Makes three warm-up requests, reads the RSS of PID and all its descendants (nginx's master and
 workers; threads are counted once), opens N connections (from 127.0.0.2 and up, 8000 per
@@ -12,6 +12,11 @@ waits SETTLE seconds, reads the RSS again and prints
     rss before: BYTES
     rss after: BYTES
     bytes per connection: B
+
+With --probe K, K new clients meanwhile (one at a time, each a fresh connection and one
+`GET PATH`) and the latency of their answers:
+
+    probe latency: p50 MS, p99 MS, max MS (K clients)
 
 then closes them. Exit status 1 when fewer than N connections got their answer (the figure is
 still printed). Reuses the connection opener of tools/torture/torture.py.
@@ -54,6 +59,7 @@ def main():
     ap.add_argument("--count", type=int, default=10000)
     ap.add_argument("--path", default="/hello")
     ap.add_argument("--settle", type=float, default=1.0)
+    ap.add_argument("--probe", type=int, default=0)
     args = ap.parse_args()
     addr = (torture.HOST, args.port)
     for _ in range(3):
@@ -68,6 +74,20 @@ def main():
     print(f"rss before: {before}")
     print(f"rss after: {after}")
     print(f"bytes per connection: {(after - before) / max(len(socks), 1):.0f}")
+    if args.probe:
+        times = []
+        for _ in range(args.probe):
+            start = time.monotonic()
+            status, _ = torture.http_get(addr, args.path)
+            if status == 200:
+                times.append((time.monotonic() - start) * 1000)
+        times.sort()
+        if times:
+            pick = lambda q: times[min(len(times) - 1, int(q * len(times)))]  # noqa: E731
+            print(f"probe latency: p50 {pick(0.5):.2f} ms, p99 {pick(0.99):.2f} ms, "
+                  f"max {times[-1]:.2f} ms ({len(times)} of {args.probe} clients answered)")
+        else:
+            print(f"probe latency: none of {args.probe} clients answered")
     for s in socks:
         s.close()
     return 0 if len(socks) == args.count else 1
