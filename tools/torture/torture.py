@@ -1123,10 +1123,18 @@ def max_connections(suite, target, limit, extra):
 # 5. many idle / slow-loris connections next to active clients
 
 
+IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
+
+
+# The first client source address's last byte (a caller that runs back to back may move it, so
+# that the ports of its last run, still in TIME_WAIT, are not in the way).
+SOURCE_BASE = 2
+
+
 def source_address(i):
     """Client source addresses 127.0.0.2, .3, ...: 8000 connections each, far below the
     ephemeral port range."""
-    return f"127.0.0.{2 + i // 8000}"
+    return f"127.0.0.{SOURCE_BASE + i // 8000}"
 
 
 def http_answered(buf):
@@ -1151,6 +1159,13 @@ def open_many(addr, count, first_bytes, want_answer, deadline):
         while started < count and len(pending) < 100:
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             s.setblocking(False)
+            # IP_BIND_ADDRESS_NO_PORT: the port is chosen at connect time, unique per
+            # destination, so ports still in TIME_WAIT from an earlier run (towards another
+            # server port) do not make bind fail.
+            try:
+                s.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+            except OSError:
+                pass
             s.bind((source_address(started), 0))
             s.connect_ex(addr)
             pending[s] = bytearray()

@@ -4,8 +4,8 @@
     idle-rss.py --port PORT --pid PID [--count N] [--path /hello] [--settle SECS] [--probe K]
 
 Makes three warm-up requests, reads the RSS of PID and all its descendants (nginx's master and
-workers; threads are counted once), opens N connections (from 127.0.0.2 and up, 8000 per
-address; at most 100 connecting at once) that each send `GET PATH` and get their whole 200,
+workers; threads are counted once), opens N connections (from a random 127.0.0.x and up, 8000
+per address; at most 100 connecting at once) that each send `GET PATH` and get their whole 200,
 waits SETTLE seconds, reads the RSS again and prints
 
     connections: N
@@ -24,6 +24,7 @@ still printed). Reuses the connection opener of tools/torture/torture.py.
 
 import argparse
 import os
+import random
 import sys
 import time
 
@@ -62,6 +63,9 @@ def main():
     ap.add_argument("--probe", type=int, default=0)
     args = ap.parse_args()
     addr = (torture.HOST, args.port)
+    # Source addresses from a random 127.0.0.x on (up to 13 of them for 100,000 connections):
+    # back-to-back runs do not meet their predecessors' ports in TIME_WAIT.
+    torture.SOURCE_BASE = random.randrange(2, 240)
     for _ in range(3):
         torture.http_get(addr, args.path)
     time.sleep(0.3)
