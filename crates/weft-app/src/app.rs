@@ -333,7 +333,7 @@ pub struct Exchange {
     /// Recorded by the application when it observes finished exchanges.
     pub request: RequestLine,
     /// The WebSocket session a `101` answer accepted, for the driver to run.
-    pub upgrade: Option<PendingUpgrade>,
+    pub upgrade: Option<Box<PendingUpgrade>>,
 }
 
 impl Exchange {
@@ -458,7 +458,7 @@ pub struct Output<'c> {
     stats: &'c mut ExchangeStats,
     extra: &'c mut ExtraHeaders,
     request: &'c mut RequestLine,
-    upgrade: &'c mut Option<PendingUpgrade>,
+    upgrade: &'c mut Option<Box<PendingUpgrade>>,
 }
 
 impl<'c> Output<'c> {
@@ -513,7 +513,7 @@ impl<'c> Output<'c> {
 
     /// Parks an accepted WebSocket session in the exchange, for the driver to run.
     pub(crate) fn set_upgrade(&mut self, pending: PendingUpgrade) {
-        *self.upgrade = Some(pending);
+        *self.upgrade = Some(Box::new(pending));
     }
 
     /// The current time.

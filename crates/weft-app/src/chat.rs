@@ -210,11 +210,16 @@ impl WebSocketHandler for ChatMember {
 
 /// `/ws/echo`: every message goes back as it came (text as text, binary as binary). The loop
 /// stops reading the peer while the output is behind, so an echo needs no queue of its own.
+/// Messages that arrive after the server's Close (a shutdown's 1001) are not answered: no
+/// data frame may follow a Close (RFC 6455 section 5.5.1).
 #[derive(Debug, Default)]
 pub struct Echo;
 
 impl WebSocketHandler for Echo {
     fn message(&mut self, msg: Message<'_>, ws: &mut WsOutput<'_>) -> Result<(), AppError> {
+        if ws.is_closing() {
+            return Ok(());
+        }
         match msg {
             Message::Text(text) => ws.send_text(text),
             Message::Binary(data) => ws.send_binary(data),
@@ -244,12 +249,12 @@ mod tests {
 
     fn open(member: &mut ChatMember, ws: &mut WebSocket, wake: &Arc<Woken>, token: usize) {
         let wake: Arc<dyn Wake> = Arc::clone(wake) as Arc<dyn Wake>;
-        let mut out = WsOutput::new(ws, Instant::now());
+        let mut out = WsOutput::new(ws.sender(), Instant::now());
         assert!(member.open(Notifier::new(wake, token), &mut out).is_ok());
     }
 
     fn poll(member: &mut ChatMember, ws: &mut WebSocket) -> bool {
-        let mut out = WsOutput::new(ws, Instant::now());
+        let mut out = WsOutput::new(ws.sender(), Instant::now());
         member.poll(&mut out).unwrap_or(false)
     }
 
@@ -268,7 +273,7 @@ mod tests {
         open(&mut c, &mut wc, &wake, 3);
         assert_eq!(room.len(), 3);
         {
-            let mut out = WsOutput::new(&mut wa, Instant::now());
+            let mut out = WsOutput::new(wa.sender(), Instant::now());
             assert!(a.message(Message::Text("hi"), &mut out).is_ok());
         }
         assert_eq!(*lock(&wake.0), vec![1, 2]);
@@ -314,6 +319,27 @@ mod tests {
         room.broadcast("", "123456");
         assert!(!poll(&mut member, &mut ws));
         assert!(ws.is_closing());
+    }
+
+    #[test]
+    fn the_echo_answers_until_the_server_closes_then_stays_silent() {
+        let mut ws = session();
+        let mut echo = Echo;
+        {
+            let mut out = WsOutput::new(ws.sender(), Instant::now());
+            assert!(echo.message(Message::Text("a"), &mut out).is_ok());
+            out.close(1001, "server shutting down");
+            // A message still in flight from the peer: not an error, and nothing is sent.
+            assert!(echo.message(Message::Binary(b"late"), &mut out).is_ok());
+        }
+        let out = ws.transmit();
+        assert_eq!(out.get(..3), Some(&b"\x81\x01a"[..]));
+        assert_eq!(
+            out.get(3),
+            Some(&0x88),
+            "the Close follows the echo, nothing after"
+        );
+        assert_eq!(out.len(), 3 + 2 + 2 + "server shutting down".len());
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! [`WebSocketHandler::message`], and [`WebSocketHandler::poll`] runs after a [`Notifier`]
 //! woke the connection (another connection's handler, possibly on another worker thread,
 //! has something for it). Frames, pings, the closing handshake and limits belong to the
-//! core's [`WebSocket`] codec.
+//! core's [`WebSocket`](weft_core::ws::WebSocket) codec.
 //!
 //! A handler is dropped when its connection ends, whichever side ends it: cleanup that must
 //! not be missed (leaving a chat room) belongs in `Drop`.
@@ -15,7 +15,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use weft_core::ws::{check_handshake, HandshakeOptions, WebSocket, WsConfig};
+use weft_core::ws::{check_handshake, HandshakeOptions, WsConfig, WsSender};
 use weft_core::RequestHead;
 
 use crate::{AppError, Output, WRITE_HIGH_WATER};
@@ -62,14 +62,15 @@ impl std::fmt::Debug for Notifier {
     }
 }
 
-/// The sending half of a session.
+/// The sending half of a session: the codec's [`WsSender`], lent while a handler runs (while
+/// [`WebSocketHandler::message`] holds the message, which the codec's receiving side owns).
 pub struct WsOutput<'c> {
-    ws: &'c mut WebSocket,
+    ws: &'c mut WsSender,
     now: Instant,
 }
 
 impl<'c> WsOutput<'c> {
-    pub fn new(ws: &'c mut WebSocket, now: Instant) -> WsOutput<'c> {
+    pub fn new(ws: &'c mut WsSender, now: Instant) -> WsOutput<'c> {
         WsOutput { ws, now }
     }
 

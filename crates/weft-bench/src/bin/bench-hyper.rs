@@ -1,11 +1,12 @@
 //! `bench-hyper`: the hyper 1.x baseline for `scripts/bench`.
 //!
-//! A hello-world server on a tokio current_thread runtime (one core, like `weft --workers 1`):
+//! A hello-world server on a tokio current_thread runtime (one core, like `weft --workers 1`),
+//! or with `--threads N` (N > 1) a multi-thread runtime of N workers (like `weft --workers N`):
 //! HTTP/1.1 only, keep-alive on, pipelined responses flushed together (`pipeline_flush(true)`).
 //! Every request gets `200 OK`, `Content-Type: text/plain`, body `Hello, world!`.
 //!
-//! Usage: `bench-hyper [--listen ADDR]` (default `127.0.0.1:8081`). Prints `listening on ADDR`
-//! once the socket is bound.
+//! Usage: `bench-hyper [--listen ADDR] [--threads N]` (default `127.0.0.1:8081`, 1 thread).
+//! Prints `listening on ADDR` once the socket is bound.
 
 use std::convert::Infallible;
 use std::io::Write;
@@ -26,31 +27,45 @@ const BODY: &[u8] = b"Hello, world!";
 const DEFAULT_LISTEN: &str = "127.0.0.1:8081";
 
 fn usage() -> ExitCode {
-    eprintln!("usage: bench-hyper [--listen ADDR]");
+    eprintln!("usage: bench-hyper [--listen ADDR] [--threads N]");
     ExitCode::from(2)
 }
 
-fn parse_args() -> Result<SocketAddr, String> {
+fn parse_threads(value: &str) -> Result<usize, String> {
+    match value.parse() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("bad --threads value {value:?}: a positive number")),
+    }
+}
+
+fn parse_args() -> Result<(SocketAddr, usize), String> {
     let mut listen = DEFAULT_LISTEN.to_owned();
+    let mut threads = 1;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--listen" => {
                 listen = args.next().ok_or("--listen needs an address")?;
             }
+            "--threads" => {
+                threads = parse_threads(&args.next().ok_or("--threads needs a number")?)?;
+            }
             "-h" | "--help" => return Err(String::new()),
             other => {
                 if let Some(value) = other.strip_prefix("--listen=") {
                     listen = value.to_owned();
+                } else if let Some(value) = other.strip_prefix("--threads=") {
+                    threads = parse_threads(value)?;
                 } else {
                     return Err(format!("unknown argument: {other}"));
                 }
             }
         }
     }
-    listen
+    let addr = listen
         .parse()
-        .map_err(|e| format!("bad --listen address {listen:?}: {e}"))
+        .map_err(|e| format!("bad --listen address {listen:?}: {e}"))?;
+    Ok((addr, threads))
 }
 
 async fn hello(_req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
@@ -86,8 +101,8 @@ async fn serve(listener: TcpListener) {
 }
 
 fn main() -> ExitCode {
-    let addr = match parse_args() {
-        Ok(addr) => addr,
+    let (addr, threads) = match parse_args() {
+        Ok(parsed) => parsed,
         Err(msg) => {
             if !msg.is_empty() {
                 eprintln!("bench-hyper: {msg}");
@@ -95,10 +110,17 @@ fn main() -> ExitCode {
             return usage();
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-    {
+    let runtime = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_io()
+            .build()
+    };
+    let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("bench-hyper: cannot build runtime: {e}");

@@ -5,13 +5,14 @@ use std::time::Duration;
 
 use crate::clock::Instant;
 
-use super::deflate::{Compressor, InflateLimit, Inflater, DEFLATE_TAIL, MIN_COMPRESSED_LEN};
+use super::deflate::{InflateLimit, Inflater, DEFLATE_TAIL};
 use super::error::{CloseCode, WsError, WsSendError};
 use super::frame::{
     masking_key, payload_length, unmask, OpCode, FIN, MASKED, MAX_CONTROL_PAYLOAD, RSV1, RSV2_RSV3,
 };
 use super::handshake::DeflateConfig;
 use super::link::{Link, Timeouts, Timer, IDLE_KEEP};
+use super::sender::WsSender;
 use super::utf8::Utf8Validator;
 
 /// Limits, extensions and timers of one WebSocket session.
@@ -94,7 +95,7 @@ enum MessageKind {
     Binary,
 }
 
-/// What [`WebSocket::read`] found, before the event borrows the buffers.
+/// What [`Receiver::read`] found, before the event borrows the buffers.
 #[derive(Clone, Copy, Debug)]
 enum Ready {
     Text,
@@ -111,8 +112,26 @@ enum Ready {
 /// session's own message buffer as it arrives, so the caller's read buffer never has to hold
 /// a whole frame. Pings are answered and Close frames echoed by the session itself. See the
 /// [module documentation](super) for the driving order.
+///
+/// The session has two sides: the receiving side owns the message buffer a received event
+/// borrows, the sending side ([`WsSender`]) the transmit buffer. They are separate values, so
+/// [`WebSocket::next_event_and_sender`] can hand out an event and the sender together: a
+/// handler answers (an echo sends the message back) while it holds the borrowed message, with
+/// no copy of it in between.
 pub struct WebSocket {
-    config: WsConfig,
+    receiver: Receiver,
+    sender: WsSender,
+}
+
+/// The receiving side: frames in, events out. Its methods that must queue output (a Pong, the
+/// answering Close) or record the session's end take the sender's [`Link`].
+struct Receiver {
+    /// `WsConfig::max_frame`.
+    max_frame: usize,
+    /// `WsConfig::max_message`.
+    max_message: usize,
+    /// The negotiated permessage-deflate parameters, if any.
+    deflate: Option<DeflateConfig>,
     /// The frame whose payload is being read; `None` between frames.
     frame: Option<Frame>,
     /// The data message in progress.
@@ -131,9 +150,6 @@ pub struct WebSocket {
     scratch: Vec<u8>,
     /// The inflater of received messages.
     inflater: Inflater,
-    /// The compressor of sent messages.
-    compressor: Compressor,
-    link: Link,
     /// Input bytes the caller kept after the last call (an incomplete frame header): input
     /// longer than this is new.
     held: usize,
@@ -144,14 +160,18 @@ pub struct WebSocket {
 
 impl fmt::Debug for WebSocket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let rx = &self.receiver;
+        let link = &self.sender.link;
         f.debug_struct("WebSocket")
-            .field("config", &self.config)
-            .field("frame", &self.frame)
-            .field("message_kind", &self.message_kind)
-            .field("message_len", &self.message.len())
-            .field("close_sent", &self.link.close_sent)
-            .field("closed", &self.link.closed)
-            .field("error", &self.link.error)
+            .field("max_frame", &rx.max_frame)
+            .field("max_message", &rx.max_message)
+            .field("deflate", &rx.deflate)
+            .field("frame", &rx.frame)
+            .field("message_kind", &rx.message_kind)
+            .field("message_len", &rx.message.len())
+            .field("close_sent", &link.close_sent)
+            .field("closed", &link.closed)
+            .field("error", &link.error)
             .finish()
     }
 }
@@ -165,24 +185,28 @@ impl WebSocket {
             close_timeout: config.close_timeout,
             send_timeout: config.send_timeout,
         };
-        let mut ws = WebSocket {
-            config,
-            frame: None,
-            message_kind: None,
-            message_compressed: false,
-            message: Vec::new(),
-            message_delivered: false,
-            utf8: Utf8Validator::default(),
-            control: Vec::with_capacity(MAX_CONTROL_PAYLOAD),
-            scratch: Vec::new(),
-            inflater: Inflater::default(),
-            compressor: Compressor::default(),
-            link: Link::new(now, timeouts),
-            held: 0,
-            message_budget: usize::MAX,
-        };
-        ws.link.input_arrived();
-        ws
+        let mut link = Link::new(now, timeouts);
+        link.input_arrived();
+        let sender = WsSender::new(link, config.deflate, config.max_message);
+        WebSocket {
+            receiver: Receiver {
+                max_frame: config.max_frame,
+                max_message: config.max_message,
+                deflate: config.deflate,
+                frame: None,
+                message_kind: None,
+                message_compressed: false,
+                message: Vec::new(),
+                message_delivered: false,
+                utf8: Utf8Validator::default(),
+                control: Vec::new(),
+                scratch: Vec::new(),
+                inflater: Inflater::default(),
+                held: 0,
+                message_budget: usize::MAX,
+            },
+            sender,
+        }
     }
 
     /// Limits the message in progress to `bytes` (whole frames are judged from their header,
@@ -192,28 +216,30 @@ impl WebSocket {
     /// Again Later) instead of 1009: the limit was the server's load, not the message. Starts
     /// unlimited.
     pub fn set_message_budget(&mut self, bytes: usize) {
-        self.message_budget = bytes;
+        self.receiver.message_budget = bytes;
     }
 
     /// Bytes this session holds in buffers that grow with traffic: the message in progress
     /// (counting the rest of an uncompressed frame whose header announced it, so a budget is
     /// charged before the bytes arrive), the transmit buffer and the compression buffers.
     pub fn buffered(&self) -> usize {
-        let announced = match self.frame {
-            Some(frame) if !frame.opcode.is_control() && !self.message_compressed => {
-                usize::try_from(frame.remaining).unwrap_or(usize::MAX)
-            }
-            _ => 0,
-        };
-        let message = self
-            .message
-            .capacity()
-            .max(self.message.len().saturating_add(announced));
-        message
-            .saturating_add(self.link.out.capacity())
-            .saturating_add(self.scratch.capacity())
-            .saturating_add(self.compressor.capacity())
-            .saturating_add(self.control.capacity())
+        self.receiver
+            .buffered()
+            .saturating_add(self.sender.buffered())
+    }
+
+    /// Frees the buffers the session holds between messages: the last message delivered, the
+    /// control and scratch buffers, and the transmit buffer when it is empty. A driver calls it
+    /// when the session waits (no input left unconsumed, nothing to write), so an idle session
+    /// holds no buffer; a message in progress and queued output are kept. The permessage-deflate
+    /// contexts are kept: the peer's next message may refer to the last one's bytes.
+    pub fn release_memory(&mut self) {
+        self.receiver.release_memory();
+        let link = &mut self.sender.link;
+        if link.sent == link.out.len() {
+            link.out = Vec::new();
+            link.sent = 0;
+        }
     }
 
     /// Consumes input incrementally (a frame's payload may arrive in many pieces and is
@@ -228,15 +254,153 @@ impl WebSocket {
         input: &[u8],
         now: Instant,
     ) -> Result<(WsEvent<'_>, usize), WsError> {
-        if let Some(error) = self.link.error {
+        self.receiver.next_event(input, &mut self.sender.link, now)
+    }
+
+    /// [`WebSocket::next_event`], and the session's sending side with the event: a handler can
+    /// send while it holds the message the event borrows (an echo sends it back as it is,
+    /// without copying it out of the codec first).
+    #[must_use = "the event must be handled and the consumed bytes removed from the input"]
+    pub fn next_event_and_sender(
+        &mut self,
+        input: &[u8],
+        now: Instant,
+    ) -> Result<(WsEvent<'_>, usize, &mut WsSender), WsError> {
+        let WebSocket { receiver, sender } = self;
+        let (event, consumed) = receiver.next_event(input, &mut sender.link, now)?;
+        Ok((event, consumed, sender))
+    }
+
+    /// The sending side (messages, pings, the Close).
+    pub fn sender(&mut self) -> &mut WsSender {
+        &mut self.sender
+    }
+
+    /// The peer closed TCP (EOF): later [`WebSocket::next_event`] returns [`WsEvent::Closed`]
+    /// (an abnormal closure, 1006: nothing is sent).
+    pub fn receive_eof(&mut self) {
+        self.sender.link.end();
+    }
+
+    /// Queues a text message (see [`WsSender::send_text`]).
+    pub fn send_text(&mut self, text: &str, now: Instant) -> Result<(), WsSendError> {
+        self.sender.send_text(text, now)
+    }
+
+    /// Queues a binary message (see [`WsSender::send_binary`]).
+    pub fn send_binary(&mut self, data: &[u8], now: Instant) -> Result<(), WsSendError> {
+        self.sender.send_binary(data, now)
+    }
+
+    /// Queues a Ping (see [`WsSender::send_ping`]).
+    pub fn send_ping(&mut self, data: &[u8], now: Instant) -> Result<(), WsSendError> {
+        self.sender.send_ping(data, now)
+    }
+
+    /// Starts the closing handshake (see [`WsSender::close`]).
+    pub fn close(&mut self, code: impl Into<CloseCode>, reason: &str, now: Instant) {
+        self.sender.close(code, reason, now);
+    }
+
+    /// Bytes waiting to be written to the peer.
+    #[must_use = "queued bytes must be written to the peer"]
+    pub fn transmit(&self) -> &[u8] {
+        self.sender.transmit()
+    }
+
+    /// `n` bytes of [`WebSocket::transmit`] were written at `now` (the peer took them: the
+    /// send timeout starts again).
+    pub fn advance_transmit(&mut self, n: usize, now: Instant) {
+        if n == 0 {
+            return;
+        }
+        self.sender.link.output_taken(n, now);
+    }
+
+    /// The earliest deadline: the idle ping, the ping's answer, the peer's Close, or the peer
+    /// taking queued output (the send timeout). `None` once the session is over and its
+    /// output is written or dropped.
+    #[must_use = "the deadline must be armed as a timer"]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.sender.link.timers.next()
+    }
+
+    /// Acts on expired deadlines: pings an idle peer, closes with 1001 when the ping got no
+    /// answer in time, and ends the session when the peer's Close did not come in time.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let link = &mut self.sender.link;
+        link.now = now;
+        if link.timers.expired(Timer::Send, now) || link.timers.expired(Timer::Close, now) {
+            // The peer stopped reading (it will never take this output, nor a Close), or its
+            // Close did not come in time (what it has not read by now is moot).
+            link.drop_output();
+            link.end();
+        } else if link.timers.expired(Timer::PingAnswer, now) {
+            self.sender
+                .close(CloseCode::GOING_AWAY, PING_TIMEOUT_REASON, now);
+        } else if link.timers.expired(Timer::IdlePing, now) {
+            link.send_idle_ping();
+        }
+    }
+
+    /// Nothing more will be read or sent: close TCP once [`WebSocket::transmit`] is empty (the
+    /// server closes TCP first, RFC 6455 section 7.1.1).
+    pub fn is_closed(&self) -> bool {
+        self.sender.is_closed()
+    }
+
+    /// A Close frame has been sent (no more messages may be sent).
+    pub fn is_closing(&self) -> bool {
+        self.sender.is_closing()
+    }
+}
+
+impl Receiver {
+    /// See [`WebSocket::buffered`]: the receiving side's part.
+    fn buffered(&self) -> usize {
+        let announced = match self.frame {
+            Some(frame) if !frame.opcode.is_control() && !self.message_compressed => {
+                usize::try_from(frame.remaining).unwrap_or(usize::MAX)
+            }
+            _ => 0,
+        };
+        let message = self
+            .message
+            .capacity()
+            .max(self.message.len().saturating_add(announced));
+        message
+            .saturating_add(self.scratch.capacity())
+            .saturating_add(self.control.capacity())
+    }
+
+    /// See [`WebSocket::release_memory`]: the receiving side's part.
+    fn release_memory(&mut self) {
+        if self.message_kind.is_none() {
+            // No message in progress: the buffer is empty or holds one already delivered.
+            self.message = Vec::new();
+            self.message_delivered = false;
+        }
+        if self.frame.is_none_or(|frame| !frame.opcode.is_control()) {
+            self.control = Vec::new();
+        }
+        self.scratch = Vec::new();
+    }
+
+    fn next_event(
+        &mut self,
+        input: &[u8],
+        link: &mut Link,
+        now: Instant,
+    ) -> Result<(WsEvent<'_>, usize), WsError> {
+        if let Some(error) = link.error {
             return Err(error);
         }
-        if self.link.closed {
+        if link.closed {
             return Ok((WsEvent::Closed, 0));
         }
-        self.link.now = now;
+        link.now = now;
         if input.len() > self.held {
-            self.link.input_arrived();
+            link.input_arrived();
         }
         if self.message_delivered {
             self.message_delivered = false;
@@ -245,10 +409,10 @@ impl WebSocket {
                 self.message = Vec::new();
             }
         }
-        let (ready, consumed) = match self.read(input) {
+        let (ready, consumed) = match self.read(input, link) {
             Ok(found) => found,
             Err(error) => {
-                self.link.fail(error);
+                link.fail(error);
                 return Err(error);
             }
         };
@@ -259,7 +423,7 @@ impl WebSocket {
             Ready::Text => match std::str::from_utf8(&self.message) {
                 Ok(text) => WsEvent::Text(text),
                 Err(_) => {
-                    self.link.fail(WsError::InvalidUtf8);
+                    link.fail(WsError::InvalidUtf8);
                     return Err(WsError::InvalidUtf8);
                 }
             },
@@ -276,7 +440,7 @@ impl WebSocket {
     }
 
     /// Reads frames from `input` until one completes an event or the input runs out.
-    fn read(&mut self, input: &[u8]) -> Result<(Ready, usize), WsError> {
+    fn read(&mut self, input: &[u8], link: &mut Link) -> Result<(Ready, usize), WsError> {
         let mut pos = 0;
         loop {
             let Some(mut frame) = self.frame else {
@@ -302,7 +466,7 @@ impl WebSocket {
                 return Ok((Ready::NeedData, pos));
             }
             self.frame = None;
-            if let Some(ready) = self.end_frame(&frame)? {
+            if let Some(ready) = self.end_frame(&frame, link)? {
                 return Ok((ready, pos));
             }
         }
@@ -320,7 +484,7 @@ impl WebSocket {
         let fin = first & FIN != 0;
         let rsv1 = first & RSV1 != 0;
         let data = opcode.starts_message();
-        if first & RSV2_RSV3 != 0 || (rsv1 && !(data && self.config.deflate.is_some())) {
+        if first & RSV2_RSV3 != 0 || (rsv1 && !(data && self.deflate.is_some())) {
             return Err(WsError::ReservedBits);
         }
         let control = opcode.is_control();
@@ -373,11 +537,11 @@ impl WebSocket {
         if len >> 63 != 0 {
             return Err(WsError::LengthHighBit);
         }
-        if len > self.config.max_frame as u64 {
+        if len > self.max_frame as u64 {
             return Err(WsError::FrameTooLarge);
         }
         let message = self.message.len() as u64 + len;
-        if plain && message > self.config.max_message as u64 {
+        if plain && message > self.max_message as u64 {
             return Err(WsError::MessageTooLarge);
         }
         if plain && message > self.message_budget as u64 {
@@ -450,7 +614,7 @@ impl WebSocket {
     /// Inflates compressed bytes onto the message (see [`Inflater::inflate`]).
     fn inflate(&mut self, input: &[u8]) -> Result<(), WsError> {
         let limit = InflateLimit {
-            max_message: self.config.max_message,
+            max_message: self.max_message,
             budget: self.message_budget,
         };
         let utf8 = (self.message_kind == Some(MessageKind::Text)).then_some(&mut self.utf8);
@@ -458,24 +622,21 @@ impl WebSocket {
     }
 
     /// A frame's payload is complete: the event it makes, if any.
-    fn end_frame(&mut self, frame: &Frame) -> Result<Option<Ready>, WsError> {
+    fn end_frame(&mut self, frame: &Frame, link: &mut Link) -> Result<Option<Ready>, WsError> {
         match frame.opcode {
             OpCode::Ping => {
-                if !self.link.close_sent {
-                    self.link.write_frame(OpCode::Pong, false, &self.control);
+                if !link.close_sent {
+                    link.write_frame(OpCode::Pong, false, &self.control);
                 }
                 Ok(Some(Ready::Ping))
             }
             OpCode::Pong => Ok(Some(Ready::Pong)),
-            OpCode::Close => self.receive_close().map(Some),
+            OpCode::Close => self.receive_close(link).map(Some),
             OpCode::Continuation | OpCode::Text | OpCode::Binary if !frame.fin => Ok(None),
             OpCode::Continuation | OpCode::Text | OpCode::Binary => {
                 if self.message_compressed {
                     self.inflate(&DEFLATE_TAIL)?;
-                    let no_takeover = self
-                        .config
-                        .deflate
-                        .is_some_and(|d| d.client_no_context_takeover);
+                    let no_takeover = self.deflate.is_some_and(|d| d.client_no_context_takeover);
                     self.inflater.end_message(no_takeover);
                 }
                 // A text message is validated whole when it is delivered (a character cut
@@ -491,7 +652,7 @@ impl WebSocket {
 
     /// The peer's Close (RFC 6455 section 5.5.1): checked, answered (echoing its code, 1000
     /// when it has none) unless we closed first, and the session is over.
-    fn receive_close(&mut self) -> Result<Ready, WsError> {
+    fn receive_close(&mut self, link: &mut Link) -> Result<Ready, WsError> {
         let code = match self.control.as_slice() {
             [] => None,
             [_] => return Err(WsError::OneByteClose),
@@ -506,133 +667,10 @@ impl WebSocket {
                 Some(code)
             }
         };
-        if !self.link.close_sent {
-            self.link.write_close(code.unwrap_or(CloseCode::NORMAL), "");
+        if !link.close_sent {
+            link.write_close(code.unwrap_or(CloseCode::NORMAL), "");
         }
-        self.link.end();
+        link.end();
         Ok(Ready::Close(code))
-    }
-
-    /// The peer closed TCP (EOF): later [`WebSocket::next_event`] returns [`WsEvent::Closed`]
-    /// (an abnormal closure, 1006: nothing is sent).
-    pub fn receive_eof(&mut self) {
-        self.link.end();
-    }
-
-    /// Queues a text message (one frame; compressed when permessage-deflate was negotiated).
-    pub fn send_text(&mut self, text: &str, now: Instant) -> Result<(), WsSendError> {
-        self.link.now = now;
-        self.send_message(OpCode::Text, text.as_bytes())
-    }
-
-    /// Queues a binary message (one frame; compressed when permessage-deflate was negotiated).
-    pub fn send_binary(&mut self, data: &[u8], now: Instant) -> Result<(), WsSendError> {
-        self.link.now = now;
-        self.send_message(OpCode::Binary, data)
-    }
-
-    fn send_message(&mut self, opcode: OpCode, payload: &[u8]) -> Result<(), WsSendError> {
-        if self.link.close_sent || self.link.closed {
-            return Err(WsSendError::Closed);
-        }
-        if payload.len() > self.config.max_message {
-            return Err(WsSendError::TooLarge);
-        }
-        let compressed = match &self.config.deflate {
-            Some(deflate) if payload.len() >= MIN_COMPRESSED_LEN => {
-                self.compressor.compress(payload, deflate)
-            }
-            _ => None,
-        };
-        match compressed {
-            Some(compressed) => {
-                self.link.write_frame(opcode, true, compressed);
-                self.compressor.trim();
-            }
-            None => self.link.write_frame(opcode, false, payload),
-        }
-        Ok(())
-    }
-
-    /// Queues a Ping (at most 125 bytes, else [`WsSendError::TooLarge`]).
-    pub fn send_ping(&mut self, data: &[u8], now: Instant) -> Result<(), WsSendError> {
-        self.link.now = now;
-        if self.link.close_sent || self.link.closed {
-            return Err(WsSendError::Closed);
-        }
-        if data.len() > MAX_CONTROL_PAYLOAD {
-            return Err(WsSendError::TooLarge);
-        }
-        self.link.write_frame(OpCode::Ping, false, data);
-        Ok(())
-    }
-
-    /// Starts the closing handshake: queues a Close and waits up to `close_timeout` for the
-    /// peer's. The reason is cut to 123 bytes at a character boundary; a code that may not be
-    /// sent (outside 1000-1003, 1007-1011, 3000-4999) is sent as 1011. Nothing happens when a
-    /// Close was already sent or the session is over.
-    pub fn close(&mut self, code: impl Into<CloseCode>, reason: &str, now: Instant) {
-        if self.link.close_sent || self.link.closed {
-            return;
-        }
-        self.link.now = now;
-        let code = code.into();
-        let code = if code.is_allowed() {
-            code
-        } else {
-            CloseCode::INTERNAL_ERROR
-        };
-        self.link.start_close(code, reason);
-    }
-
-    /// Bytes waiting to be written to the peer.
-    #[must_use = "queued bytes must be written to the peer"]
-    pub fn transmit(&self) -> &[u8] {
-        self.link.out.get(self.link.sent..).unwrap_or(&[])
-    }
-
-    /// `n` bytes of [`WebSocket::transmit`] were written at `now` (the peer took them: the
-    /// send timeout starts again).
-    pub fn advance_transmit(&mut self, n: usize, now: Instant) {
-        if n == 0 {
-            return;
-        }
-        self.link.output_taken(n, now);
-    }
-
-    /// The earliest deadline: the idle ping, the ping's answer, the peer's Close, or the peer
-    /// taking queued output (the send timeout). `None` once the session is over and its
-    /// output is written or dropped.
-    #[must_use = "the deadline must be armed as a timer"]
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.link.timers.next()
-    }
-
-    /// Acts on expired deadlines: pings an idle peer, closes with 1001 when the ping got no
-    /// answer in time, and ends the session when the peer's Close did not come in time.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        self.link.now = now;
-        let expired = |timer| self.link.timers.expired(timer, now);
-        if expired(Timer::Send) || expired(Timer::Close) {
-            // The peer stopped reading (it will never take this output, nor a Close), or its
-            // Close did not come in time (what it has not read by now is moot).
-            self.link.drop_output();
-            self.link.end();
-        } else if expired(Timer::PingAnswer) {
-            self.close(CloseCode::GOING_AWAY, PING_TIMEOUT_REASON, now);
-        } else if expired(Timer::IdlePing) {
-            self.link.send_idle_ping();
-        }
-    }
-
-    /// Nothing more will be read or sent: close TCP once [`WebSocket::transmit`] is empty (the
-    /// server closes TCP first, RFC 6455 section 7.1.1).
-    pub fn is_closed(&self) -> bool {
-        self.link.closed
-    }
-
-    /// A Close frame has been sent (no more messages may be sent).
-    pub fn is_closing(&self) -> bool {
-        self.link.close_sent
     }
 }

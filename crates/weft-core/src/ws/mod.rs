@@ -12,6 +12,10 @@
 //!   [`WebSocket::advance_transmit`], then [`WebSocket::poll_timeout`] /
 //!   [`WebSocket::handle_timeout`]. Close the TCP connection once [`WebSocket::is_closed`] is
 //!   true and the transmit buffer is empty.
+//!
+//! The codec's sending side is its own value, [`WsSender`]: [`WebSocket::next_event_and_sender`]
+//! lends it with each event, so a handler answers while it holds the message the event
+//! borrows. Between messages [`WebSocket::release_memory`] frees the session's buffers.
 
 mod codec;
 mod deflate;
@@ -20,6 +24,7 @@ mod extension;
 mod frame;
 mod handshake;
 mod link;
+mod sender;
 mod utf8;
 
 pub use codec::{WebSocket, WsConfig, WsEvent};
@@ -27,3 +32,4 @@ pub use error::{CloseCode, WsError, WsSendError};
 pub use handshake::{
     accept_key, check_handshake, DeflateConfig, Handshake, HandshakeError, HandshakeOptions,
 };
+pub use sender::WsSender;

@@ -3,9 +3,9 @@
 //! `transmit`/`advance_transmit`), with a simulated clock; plus a client-side frame builder
 //! and a reader for the server's frames.
 //!
-//! Every codec test goes through [`check`], which feeds the input whole, byte by byte, and
-//! whole followed by a pipelined second frame, and asserts that all three give the same events
-//! and the same output.
+//! Every codec test goes through [`check`], which feeds the input whole, byte by byte (also
+//! with [`WebSocket::release_memory`] between bytes), and whole followed by a pipelined second
+//! frame, and asserts that all of them give the same events and the same output.
 #![allow(dead_code)]
 
 use std::time::{Duration, Instant};
@@ -37,6 +37,12 @@ pub fn error(code: u16) -> impl Fn(&Ev) -> bool {
 
 pub struct WsHarness {
     pub ws: WebSocket,
+    /// Answers every message through the sender lent with its event
+    /// ([`WebSocket::next_event_and_sender`]), while the event still borrows the message.
+    pub echo: bool,
+    /// Calls [`WebSocket::release_memory`] after every pump, as a driver does when a read
+    /// left no input: it must change nothing but memory.
+    pub release: bool,
     pub buf: Vec<u8>,
     pub start: Instant,
     pub elapsed: Duration,
@@ -49,6 +55,8 @@ impl WsHarness {
         let start = Instant::now();
         WsHarness {
             ws: WebSocket::new(config, start),
+            echo: false,
+            release: false,
             buf: Vec::new(),
             start,
             elapsed: Duration::ZERO,
@@ -65,7 +73,8 @@ impl WsHarness {
     pub fn pump(&mut self) {
         for _ in 0..1_000_000 {
             let now = self.now();
-            let (ev, n) = match self.ws.next_event(&self.buf, now) {
+            let echo = self.echo;
+            let (ev, n) = match self.ws.next_event_and_sender(&self.buf, now) {
                 Err(err) => {
                     assert!(self.ws.is_closed(), "an error closes the session");
                     assert_eq!(
@@ -78,8 +87,17 @@ impl WsHarness {
                     }
                     break;
                 }
-                Ok((event, n)) => {
+                Ok((event, n, sender)) => {
                     assert!(n <= self.buf.len(), "consumed more than the input");
+                    if echo {
+                        // The sender is used while `event` borrows the message.
+                        let sent = match event {
+                            WsEvent::Text(t) => sender.send_text(t, now),
+                            WsEvent::Binary(b) => sender.send_binary(b, now),
+                            _ => Ok(()),
+                        };
+                        assert_eq!(sent, Ok(()), "an echo is sent");
+                    }
                     let ev = match event {
                         WsEvent::Text(t) => Some(Ev::Text(t.to_string())),
                         WsEvent::Binary(b) => Some(Ev::Binary(b.to_vec())),
@@ -108,6 +126,9 @@ impl WsHarness {
             }
         }
         self.flush();
+        if self.release {
+            self.ws.release_memory();
+        }
     }
 
     /// Takes everything the session queued (a peer that always reads).
@@ -310,6 +331,18 @@ pub fn run(config: &WsConfig, input: &[u8]) -> Outcome {
         out: bytewise.take_out(),
     };
     assert_eq!(whole, bytewise, "whole vs byte by byte");
+
+    let mut released = WsHarness::new(config.clone());
+    released.release = true;
+    released.feed_bytewise(input);
+    let released = Outcome {
+        events: released.take_events(),
+        out: released.take_out(),
+    };
+    assert_eq!(
+        whole, released,
+        "whole vs byte by byte, memory released between bytes"
+    );
 
     let mut trailing = WsHarness::new(config.clone());
     let mut with_trailer = input.to_vec();

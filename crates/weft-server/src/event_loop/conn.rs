@@ -78,8 +78,11 @@ pub(super) struct SocketState {
     pub(super) read_size: ReadSize,
 }
 
-/// The exchange with the application on the HTTP side.
+/// The HTTP side of a connection: the protocol core and the exchange with the application.
+/// Boxed apart from the connection, so that a WebSocket session frees it once the `101` is
+/// written (an idle session then costs its codec, not the HTTP state as well).
 pub(super) struct HttpState {
+    pub(super) proto: Connection,
     pub(super) responder: Option<Box<dyn Responder>>,
     /// A responder timer.
     pub(super) wake_at: Option<Instant>,
@@ -92,13 +95,13 @@ pub(super) struct HttpState {
 }
 
 pub(super) struct Conn {
-    pub(super) proto: Connection,
+    /// The HTTP side; `None` once a WebSocket session took over and the `101` was written.
+    pub(super) http: Option<Box<HttpState>>,
     /// After a `101`: the WebSocket session that owns the connection.
     pub(super) ws: Option<Box<WsSession>>,
     pub(super) inbuf: ReadBuf,
     pub(super) peer: SocketAddr,
     pub(super) io: SocketState,
-    pub(super) http: HttpState,
     /// FIN sent; discarding input until the peer closes or the linger time ends.
     pub(super) linger_until: Option<Instant>,
     /// Its output was dropped by a send timeout: close without lingering.
@@ -119,7 +122,14 @@ impl Conn {
             proto.refuse(now);
         }
         Conn {
-            proto,
+            http: Some(Box::new(HttpState {
+                proto,
+                responder: None,
+                wake_at: None,
+                waiting_body: false,
+                in_exchange: false,
+                exchange: Exchange::new(now.instant),
+            })),
             ws: None,
             inbuf: ReadBuf::new(),
             peer,
@@ -127,13 +137,6 @@ impl Conn {
                 readable: true,
                 writable: true,
                 ..SocketState::default()
-            },
-            http: HttpState {
-                responder: None,
-                wake_at: None,
-                waiting_body: false,
-                in_exchange: false,
-                exchange: Exchange::new(now.instant),
             },
             linger_until: None,
             abandoned: false,
@@ -183,15 +186,20 @@ impl Conn {
     /// The earliest deadline of the connection: the core's, the responder's timer, the
     /// codec's, the end of the lingering close.
     pub(super) fn deadline(&self) -> Option<Instant> {
-        let d = earliest(self.proto.poll_timeout(), self.http.wake_at);
+        let d = self
+            .http
+            .as_ref()
+            .and_then(|h| earliest(h.proto.poll_timeout(), h.wake_at));
         let d = earliest(d, self.ws.as_ref().and_then(|s| s.codec.poll_timeout()));
         earliest(d, self.linger_until)
     }
 
     /// Applies the deadlines of the protocol core and the WebSocket codec that passed by `now`.
     pub(super) fn expire(&mut self, now: Now) {
-        if self.proto.poll_timeout().is_some_and(|t| now.instant >= t) {
-            self.proto.handle_timeout(now);
+        if let Some(http) = self.http.as_mut() {
+            if http.proto.poll_timeout().is_some_and(|t| now.instant >= t) {
+                http.proto.handle_timeout(now);
+            }
         }
         if let Some(session) = self.ws.as_mut() {
             if session
@@ -218,26 +226,44 @@ impl Conn {
 
     /// Nothing more will be read or produced: close once the output is written.
     pub(super) fn is_closed(&self) -> bool {
-        match self.ws.as_ref() {
-            Some(session) => session.failed || session.codec.is_closed(),
-            None => self.proto.is_closed(),
+        match (self.ws.as_ref(), self.http.as_ref()) {
+            (Some(session), _) => session.failed || session.codec.is_closed(),
+            (None, Some(http)) => http.proto.is_closed(),
+            (None, None) => true,
         }
     }
 
     /// The bytes to write next: the HTTP side's (ending with the `101`), then the session's.
     pub(super) fn transmit(&self) -> &[u8] {
-        match self.ws.as_ref() {
-            Some(session) if self.proto.transmit().is_empty() => session.codec.transmit(),
-            _ => self.proto.transmit(),
+        match (self.http.as_ref(), self.ws.as_ref()) {
+            (Some(http), _) if !http.proto.transmit().is_empty() => http.proto.transmit(),
+            (_, Some(session)) => session.codec.transmit(),
+            (Some(http), None) => http.proto.transmit(),
+            (None, None) => &[],
         }
     }
 
     pub(super) fn advance_transmit(&mut self, n: usize, now: Instant) {
-        match self.ws.as_mut() {
-            Some(session) if self.proto.transmit().is_empty() => {
-                session.codec.advance_transmit(n, now)
+        match (self.http.as_mut(), self.ws.as_mut()) {
+            (Some(http), _) if !http.proto.transmit().is_empty() => {
+                http.proto.advance_transmit(n, now)
             }
-            _ => self.proto.advance_transmit(n, now),
+            (_, Some(session)) => session.codec.advance_transmit(n, now),
+            (Some(http), None) => http.proto.advance_transmit(n, now),
+            (None, None) => {}
+        }
+    }
+
+    /// A WebSocket session runs and the HTTP side's output (the `101`) is written: the HTTP
+    /// side is freed.
+    pub(super) fn drop_finished_http(&mut self) {
+        if self.ws.is_some()
+            && self
+                .http
+                .as_ref()
+                .is_some_and(|h| h.proto.transmit().is_empty())
+        {
+            self.http = None;
         }
     }
 
@@ -298,7 +324,9 @@ impl Conn {
             }
             Ok(ReadOutcome::Eof) => {
                 self.io.eof = true;
-                self.proto.receive_eof();
+                if let Some(http) = self.http.as_mut() {
+                    http.proto.receive_eof();
+                }
                 if let Some(session) = self.ws.as_mut() {
                     session.codec.receive_eof();
                 }

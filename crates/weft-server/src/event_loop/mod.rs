@@ -40,7 +40,6 @@ use accept::AcceptState;
 use conn::{earliest, BufferPool, Conn};
 use timers::Timers;
 use wake::WakeList;
-use websocket::MessageBuf;
 
 /// How long a closing connection keeps discarding input after its FIN (so unread input does
 /// not turn the close into a reset that destroys the response in flight).
@@ -91,8 +90,6 @@ pub struct EventLoop<B: Backend, A: App> {
     /// Every connection's deadline: `timers::Timers`.
     timers: Timers,
     wake: Arc<WakeList>,
-    /// A WebSocket message copied out of its codec for the handler (reused).
-    message: MessageBuf,
     accept: AcceptState,
     /// Read buffers of waiting connections.
     buffers: BufferPool,
@@ -114,7 +111,6 @@ impl<B: Backend, A: App> EventLoop<B, A> {
         });
         EventLoop {
             wake,
-            message: MessageBuf::default(),
             backend,
             app,
             config,
@@ -257,7 +253,9 @@ impl<B: Backend, A: App> EventLoop<B, A> {
         let now = self.now();
         for token in 0..self.conns.len() {
             if let Some(Some(conn)) = self.conns.get_mut(token) {
-                conn.proto.close_after_exchange();
+                if let Some(http) = conn.http.as_mut() {
+                    http.proto.close_after_exchange();
+                }
                 if let Some(session) = conn.ws.as_mut() {
                     session
                         .codec
@@ -296,8 +294,10 @@ impl<B: Backend, A: App> EventLoop<B, A> {
             self.close(token);
             return;
         }
-        if conn.http.wake_at.is_some_and(|t| now.instant >= t) {
-            conn.http.wake_at = None;
+        if let Some(http) = conn.http.as_mut() {
+            if http.wake_at.is_some_and(|t| now.instant >= t) {
+                http.wake_at = None;
+            }
         }
         if !conn.transmit().is_empty() {
             // Before a send timeout is judged: the socket may have room although no
@@ -355,7 +355,6 @@ impl<B: Backend, A: App> EventLoop<B, A> {
             log,
             timers,
             wake,
-            message,
             buffers,
             ..
         } = self;
@@ -366,8 +365,7 @@ impl<B: Backend, A: App> EventLoop<B, A> {
         loop {
             let mut progressed = false;
             if conn.linger_until.is_none() {
-                progressed |=
-                    run_protocol(app, conn, token, wake, &config.budget, message, now, log);
+                progressed |= run_protocol(app, conn, token, wake, &config.budget, now, log);
             }
             match conn.write_step(backend, token, now.instant) {
                 Ok(wrote) => progressed |= wrote,
@@ -392,17 +390,27 @@ impl<B: Backend, A: App> EventLoop<B, A> {
             if conn.linger_until.is_none() {
                 backend.shutdown_write(token);
                 conn.linger_until = now.instant.checked_add(LINGER);
-                conn.http.responder = None;
+                if let Some(http) = conn.http.as_mut() {
+                    http.responder = None;
+                }
                 conn.ws = None;
                 conn.inbuf = ReadBuf::new();
             }
-        } else if !conn.http.in_exchange {
-            // Waiting for the next request: the read buffer goes back to the pool, the other
-            // buffers to the allocator.
+        } else if conn.http.as_ref().is_none_or(|h| !h.in_exchange) {
+            // Waiting for the next request or message: the read buffer goes back to the pool,
+            // the other buffers to the allocator (a session's HTTP side altogether, once the
+            // `101` is written).
             buffers.reclaim(&mut conn.inbuf);
+            conn.drop_finished_http();
             if conn.transmit().is_empty() {
-                conn.proto.release_memory();
-                conn.http.exchange.release_memory();
+                if let Some(http) = conn.http.as_mut() {
+                    http.proto.release_memory();
+                    http.exchange.release_memory();
+                }
+                if let Some(session) = conn.ws.as_mut().filter(|_| conn.inbuf.is_empty()) {
+                    // A session between messages: its receive and transmit buffers too.
+                    session.codec.release_memory();
+                }
             }
         }
         let charge = conn.ws.as_ref().map_or(0, |s| s.codec.buffered());
@@ -433,14 +441,13 @@ fn run_protocol<A: App>(
     token: Token,
     wake: &Arc<WakeList>,
     budget: &MemoryBudget,
-    message: &mut MessageBuf,
     now: Now,
     log: &mut Vec<u8>,
 ) -> bool {
     let mut progressed = false;
     if conn.ws.is_none() {
         progressed |= http::pump(app, conn, now, log);
-        if conn.ws.is_none() && conn.proto.is_upgraded() {
+        if conn.ws.is_none() && conn.http.as_ref().is_some_and(|h| h.proto.is_upgraded()) {
             websocket::start_session(conn, token, wake, now, log);
         }
         progressed |= http::produce(app, conn, now, log);
@@ -449,7 +456,7 @@ fn run_protocol<A: App>(
         session
             .codec
             .set_message_budget(budget.share_of(conn.charged));
-        progressed |= websocket::ws_pump(conn, now, message, log);
+        progressed |= websocket::ws_pump(conn, now, log);
         progressed |= websocket::ws_produce(conn, now, log);
     }
     progressed

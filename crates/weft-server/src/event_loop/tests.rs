@@ -14,6 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use weft_app::demo::{DemoApp, DemoConfig};
 use weft_core::Limits;
 
+use super::conn::Conn;
 use super::{EventLoop, LoopConfig};
 use crate::backend::{Backend, ReadOutcome, Readiness, Token};
 use crate::budget::MemoryBudget;
@@ -611,4 +612,60 @@ fn each_idle_connection_closes_at_its_own_deadline() {
             "connection {c} closed after {idle:?} idle"
         );
     }
+}
+
+/// The connection of `token` in the loop.
+fn conn(h: &Harness, token: Token) -> &Conn {
+    h.lp.conns
+        .get(token)
+        .and_then(|slot| slot.as_deref())
+        .expect("a live connection")
+}
+
+#[test]
+fn an_idle_websocket_session_holds_no_buffer_and_no_http_side() {
+    let mut h = Harness::new(LoopConfig::default());
+    let c = upgrade(&mut h, "/ws/echo");
+    let payload = vec![9; 16 << 10];
+    h.send(c, &client_frame(0x2, &payload));
+    h.until("echoed", |w| w.peers[c].output.len() >= payload.len() + 4);
+    h.turns(2);
+    let idle = conn(&h, c);
+    assert!(idle.http.is_none(), "the HTTP side is freed after the 101");
+    assert!(
+        !idle.inbuf.has_storage(),
+        "the read buffer went back to the pool"
+    );
+    let session = idle.ws.as_ref().expect("a session");
+    assert_eq!(session.codec.buffered(), 0, "the codec's buffers are freed");
+    assert_eq!(idle.charged, 0);
+    // The session goes on as before.
+    h.world.borrow_mut().peers[c].output.clear();
+    h.send(c, &client_frame(0x1, b"again"));
+    h.until("echoed again", |w| w.peers[c].output == b"\x81\x05again");
+}
+
+#[test]
+fn the_http_side_stays_until_the_101_is_written() {
+    let mut h = Harness::new(LoopConfig::default());
+    let c = h.connect();
+    h.room(c, 0);
+    let request = "GET /ws/echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
+                   Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                   Sec-WebSocket-Version: 13\r\n\r\n";
+    let mut input = request.as_bytes().to_vec();
+    input.extend(client_frame(0x1, b"early"));
+    h.send(c, &input);
+    h.turns(5);
+    assert!(conn(&h, c).ws.is_some(), "the session runs");
+    assert!(conn(&h, c).http.is_some(), "the 101 is still queued");
+    h.room(c, usize::MAX);
+    h.until("101 and echo", |w| {
+        w.peers[c].output.ends_with(b"\x81\x05early")
+    });
+    let out = h.output(c);
+    assert!(out.starts_with(b"HTTP/1.1 101"));
+    assert_eq!(count(&out, b"\r\n\r\n"), 1);
+    h.turns(1);
+    assert!(conn(&h, c).http.is_none());
 }

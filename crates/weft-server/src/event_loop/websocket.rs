@@ -24,25 +24,6 @@ pub(super) struct WsSession {
     pub(super) failed: bool,
 }
 
-/// What one codec event asks of [`ws_pump`].
-enum WsStep {
-    /// A text message, copied to [`MessageBuf::text`].
-    Text,
-    /// A binary message, copied to [`MessageBuf::binary`].
-    Binary,
-    /// A control frame the codec answered itself.
-    Control,
-    /// No more input to process now, or the session ended.
-    Stop,
-}
-
-/// Memory for one incoming WebSocket message while its handler runs.
-#[derive(Default)]
-pub(super) struct MessageBuf {
-    text: String,
-    binary: Vec<u8>,
-}
-
 /// After the core reported the upgrade: starts the WebSocket session the exchange accepted,
 /// or ends the connection when there is none (a `101` sent without a session to run).
 pub(super) fn start_session(
@@ -52,8 +33,11 @@ pub(super) fn start_session(
     now: Now,
     log: &mut Vec<u8>,
 ) {
-    let Some(pending) = conn.http.exchange.upgrade.take() else {
-        conn.proto.abort();
+    let Some(http) = conn.http.as_mut() else {
+        return;
+    };
+    let Some(pending) = http.exchange.upgrade.take() else {
+        http.proto.abort();
         return;
     };
     let mut session = WsSession {
@@ -64,7 +48,7 @@ pub(super) fn start_session(
     };
     let wake: Arc<dyn Wake> = Arc::clone(wake) as Arc<dyn Wake>;
     let notify = Notifier::new(wake, token);
-    let mut out = WsOutput::new(&mut session.codec, now.instant);
+    let mut out = WsOutput::new(session.codec.sender(), now.instant);
     if let Err(err) = session.handler.open(notify, &mut out) {
         handler_failed(&mut session, &err, now, log);
     }
@@ -78,13 +62,9 @@ fn handler_failed(session: &mut WsSession, err: &weft_app::AppError, now: Now, l
 }
 
 /// Feeds buffered input to the WebSocket codec and hands complete messages to the handler,
-/// while the output keeps up (an echo's answers cannot pile up).
-pub(super) fn ws_pump(
-    conn: &mut Conn,
-    now: Now,
-    message: &mut MessageBuf,
-    log: &mut Vec<u8>,
-) -> bool {
+/// while the output keeps up (an echo's answers cannot pile up). The handler gets the message
+/// as the codec holds it, with the codec's sending side to answer through: nothing is copied.
+pub(super) fn ws_pump(conn: &mut Conn, now: Now, log: &mut Vec<u8>) -> bool {
     let Some(session) = conn.ws.as_mut() else {
         return false;
     };
@@ -93,25 +73,11 @@ pub(super) fn ws_pump(
         if session.failed || session.codec.transmit().len() >= WRITE_HIGH_WATER {
             return progressed;
         }
-        let (step, consumed) = match session.codec.next_event(conn.inbuf.data(), now.instant) {
-            Ok((event, consumed)) => {
-                let step = match event {
-                    WsEvent::Text(text) => {
-                        message.text.clear();
-                        message.text.push_str(text);
-                        WsStep::Text
-                    }
-                    WsEvent::Binary(data) => {
-                        message.binary.clear();
-                        message.binary.extend_from_slice(data);
-                        WsStep::Binary
-                    }
-                    // Answered by the codec itself.
-                    WsEvent::Ping(_) | WsEvent::Pong(_) | WsEvent::Close { .. } => WsStep::Control,
-                    WsEvent::NeedData | WsEvent::Closed => WsStep::Stop,
-                };
-                (step, consumed)
-            }
+        let (event, consumed, sender) = match session
+            .codec
+            .next_event_and_sender(conn.inbuf.data(), now.instant)
+        {
+            Ok(found) => found,
             Err(_) => {
                 // The codec queued its Close with the error's code.
                 session.failed = true;
@@ -120,25 +86,20 @@ pub(super) fn ws_pump(
         };
         conn.inbuf.consume(consumed);
         progressed |= consumed > 0;
-        let msg = match step {
-            WsStep::Stop => return progressed,
-            WsStep::Control => {
+        let msg = match event {
+            WsEvent::Text(text) => Message::Text(text),
+            WsEvent::Binary(data) => Message::Binary(data),
+            // Answered by the codec itself.
+            WsEvent::Ping(_) | WsEvent::Pong(_) | WsEvent::Close { .. } => {
                 progressed = true;
                 continue;
             }
-            WsStep::Text => Message::Text(&message.text),
-            WsStep::Binary => Message::Binary(&message.binary),
+            WsEvent::NeedData | WsEvent::Closed => return progressed,
         };
         progressed = true;
-        let mut out = WsOutput::new(&mut session.codec, now.instant);
+        let mut out = WsOutput::new(sender, now.instant);
         if let Err(err) = session.handler.message(msg, &mut out) {
             handler_failed(session, &err, now, log);
-        }
-        if message.binary.capacity() > 1 << 20 {
-            message.binary = Vec::new();
-        }
-        if message.text.capacity() > 1 << 20 {
-            message.text = String::new();
         }
     }
 }
@@ -157,7 +118,7 @@ pub(super) fn ws_produce(conn: &mut Conn, now: Now, log: &mut Vec<u8>) -> bool {
     }
     session.poll_due = false;
     let before = session.codec.transmit().len();
-    let mut out = WsOutput::new(&mut session.codec, now.instant);
+    let mut out = WsOutput::new(session.codec.sender(), now.instant);
     match session.handler.poll(&mut out) {
         Ok(more) => session.poll_due = more,
         Err(err) => handler_failed(session, &err, now, log),
