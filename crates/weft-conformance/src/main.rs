@@ -23,11 +23,15 @@ targets:
   --target wasm            start weft.wasm under wasmtime on the fixture site
   --target all             both; cases whose normalised bytes differ between them fail
   --target addr=HOST:PORT  a server already running on loopback
+  --target engine-host     start target/release/weft-host (the protocol engine component under
+                           a wasmtime host) on the fixture site; compared without the fields
+                           weft's application adds (conformance/README.md)
 
 options:
   --weft PATH              native binary (default: <repo>/target/release/weft)
   --wasm PATH              component (default: <repo>/target/wasm32-wasip2/release/weft.wasm)
   --wasmtime PATH          wasmtime executable (default: found on PATH)
+  --engine-host PATH       weft-host binary (default: <repo>/target/release/weft-host)
   --cases DIR              cases directory (default: <repo>/conformance/cases)
   --site DIR               fixture site (default: <repo>/conformance/fixtures/site)
   --filter SUBSTR          run only cases whose name contains SUBSTR (repeatable: any matches)
@@ -53,6 +57,7 @@ enum TargetArg {
     Wasm,
     All,
     Addr(String),
+    EngineHost,
 }
 
 #[derive(Debug)]
@@ -61,6 +66,7 @@ struct Args {
     weft: Option<PathBuf>,
     wasm: Option<PathBuf>,
     wasmtime: Option<PathBuf>,
+    engine_host: Option<PathBuf>,
     cases: Option<PathBuf>,
     site: Option<PathBuf>,
     filters: Vec<String>,
@@ -97,6 +103,7 @@ fn parse_args(argv: Vec<String>) -> Result<Option<Args>, String> {
         weft: None,
         wasm: None,
         wasmtime: None,
+        engine_host: None,
         cases: None,
         site: None,
         filters: Vec::new(),
@@ -134,19 +141,19 @@ fn parse_args(argv: Vec<String>) -> Result<Option<Args>, String> {
                     "native" => TargetArg::Native,
                     "wasm" => TargetArg::Wasm,
                     "all" => TargetArg::All,
+                    "engine-host" => TargetArg::EngineHost,
                     _ => match v.strip_prefix("addr=") {
                         Some(addr) => TargetArg::Addr(addr.to_string()),
-                        None => {
-                            return Err(format!(
-                                "unknown target {v:?} (native, wasm, all, addr=HOST:PORT)"
-                            ))
-                        }
+                        None => return Err(format!(
+                            "unknown target {v:?} (native, wasm, all, engine-host, addr=HOST:PORT)"
+                        )),
                     },
                 };
             }
             "--weft" => a.weft = Some(value("--weft")?.into()),
             "--wasm" => a.wasm = Some(value("--wasm")?.into()),
             "--wasmtime" => a.wasmtime = Some(value("--wasmtime")?.into()),
+            "--engine-host" => a.engine_host = Some(value("--engine-host")?.into()),
             "--cases" => a.cases = Some(value("--cases")?.into()),
             "--site" => a.site = Some(value("--site")?.into()),
             "--filter" => a.filters.push(value("--filter")?),
@@ -177,8 +184,8 @@ fn parse_args(argv: Vec<String>) -> Result<Option<Args>, String> {
             return Err(format!("{flag} takes no value"));
         }
     }
-    if a.bless && a.target == TargetArg::All {
-        return Err("--bless needs a single target (native, wasm or addr=...)".into());
+    if a.bless && matches!(a.target, TargetArg::All | TargetArg::EngineHost) {
+        return Err("--bless needs one of weft's own builds (native, wasm or addr=...)".into());
     }
     if a.fuzz_only && a.fuzz.is_none() {
         return Err("--fuzz-only needs --fuzz N[:SEED]".into());
@@ -298,6 +305,9 @@ fn run(args: Args) -> Result<i32, String> {
     if let Some(q) = args.quiet {
         timing.quiet = q;
     }
+    if args.target == TargetArg::EngineHost {
+        timing.dropped_fields = weft_conformance::run::ENGINE_HOST_DROPPED;
+    }
     let settings = Settings {
         timing,
         jobs: args.jobs,
@@ -326,6 +336,15 @@ fn run(args: Args) -> Result<i32, String> {
                 );
                 let st = args.startup_timeout.unwrap_or(Duration::from_secs(10));
                 specs.push(ProcessSpec::native(&weft, &site, &root, st)?);
+            }
+            if *t == TargetArg::EngineHost {
+                let host = absolute(
+                    args.engine_host
+                        .clone()
+                        .unwrap_or_else(|| root.join("target/release/weft-host")),
+                );
+                let st = args.startup_timeout.unwrap_or(Duration::from_secs(60));
+                specs.push(ProcessSpec::engine_host(&host, &site, &root, st)?);
             }
             if matches!(t, TargetArg::Wasm | TargetArg::All) {
                 let wasm = absolute(

@@ -175,6 +175,41 @@ impl ProcessSpec {
             startup_timeout,
         })
     }
+
+    /// `weft-host --root SITE --listen 127.0.0.1:0` plus the timeouts and the WebSocket
+    /// settings of `serve_args`: weft's protocol engine as a component under the Rust host
+    /// (crates/weft-host), compared with the rule of `run::ENGINE_HOST_DROPPED`.
+    pub fn engine_host(
+        host: &Path,
+        site: &Path,
+        root: &Path,
+        startup_timeout: Duration,
+    ) -> Result<ProcessSpec, String> {
+        if !host.is_file() {
+            return Err(format!(
+                "engine-host target: weft-host not found at {} (build it with `cargo build --release -p weft-host`, or pass --engine-host PATH)",
+                host.display()
+            ));
+        }
+        check_site(site)?;
+        let mut args: Vec<OsString> = vec!["--root".into(), site.as_os_str().to_owned()];
+        // The same flags as weft serve, less the CORS origin (no CORS middleware in the host).
+        let serve = serve_args(OsString::new());
+        args.extend(
+            serve
+                .into_iter()
+                .skip(2)
+                .take_while(|a| a != "--cors-origin"),
+        );
+        Ok(ProcessSpec {
+            label: "engine-host".into(),
+            program: host.to_path_buf(),
+            args,
+            cwd: root.to_path_buf(),
+            log: root.join("target").join("conformance-engine-host.log"),
+            startup_timeout,
+        })
+    }
 }
 
 fn serve_args(site: OsString) -> Vec<OsString> {
