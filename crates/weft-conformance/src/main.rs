@@ -144,9 +144,11 @@ fn parse_args(argv: Vec<String>) -> Result<Option<Args>, String> {
                     "engine-host" => TargetArg::EngineHost,
                     _ => match v.strip_prefix("addr=") {
                         Some(addr) => TargetArg::Addr(addr.to_string()),
-                        None => return Err(format!(
+                        None => {
+                            return Err(format!(
                             "unknown target {v:?} (native, wasm, all, engine-host, addr=HOST:PORT)"
-                        )),
+                        ))
+                        }
                     },
                 };
             }

@@ -42,7 +42,9 @@ impl Head<'_> {
     pub fn path(&self) -> &str {
         let t = self.target;
         let rest = if let Some(after) = t.strip_prefix("http://").or(t.strip_prefix("https://")) {
-            after.find('/').map_or("/", |i| after.get(i..).unwrap_or("/"))
+            after
+                .find('/')
+                .map_or("/", |i| after.get(i..).unwrap_or("/"))
         } else {
             t
         };
@@ -114,7 +116,12 @@ const OPTIONS: u8 = 8;
 /// `Allow` for a set (HEAD with GET, OPTIONS always), names in alphabetical order.
 fn allow(set: u8) -> Vec<u8> {
     let set = set | OPTIONS | if set & GET != 0 { HEAD } else { 0 };
-    let names = [(GET, "GET"), (HEAD, "HEAD"), (OPTIONS, "OPTIONS"), (POST, "POST")];
+    let names = [
+        (GET, "GET"),
+        (HEAD, "HEAD"),
+        (OPTIONS, "OPTIONS"),
+        (POST, "POST"),
+    ];
     let list: Vec<&str> = names
         .iter()
         .filter(|(bit, _)| set & bit != 0)
@@ -144,7 +151,12 @@ pub fn answer(config: &AppConfig, head: &Head<'_>) -> Answer {
     let routed = match path {
         "/hello" | "/sheep" | "/ws/echo" => Some(GET),
         "/echo" => Some(POST),
-        p if p.strip_prefix("/api/users/").is_some_and(|id| !id.contains('/')) => Some(GET),
+        p if p
+            .strip_prefix("/api/users/")
+            .is_some_and(|id| !id.contains('/')) =>
+        {
+            Some(GET)
+        }
         _ => None,
     };
     let takes = |set: u8| set & method != 0 || (set & GET != 0 && method == HEAD);
@@ -208,7 +220,9 @@ fn route(config: &AppConfig, head: &Head<'_>, path: &str) -> Answer {
                 text(403, b"this origin may not open a WebSocket here\n")
             }
         }
-        _ => user(&percent_decode(path.strip_prefix("/api/users/").unwrap_or("")).unwrap_or_default()),
+        _ => user(
+            &percent_decode(path.strip_prefix("/api/users/").unwrap_or("")).unwrap_or_default(),
+        ),
     }
 }
 
