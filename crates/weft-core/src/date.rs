@@ -1,4 +1,6 @@
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
+
+use crate::clock::Instant;
 
 /// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the value of a `Date` header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

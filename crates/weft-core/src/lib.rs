@@ -29,6 +29,7 @@
 )]
 
 mod body;
+mod clock;
 mod conn;
 mod date;
 mod error;
@@ -42,6 +43,7 @@ mod timer;
 pub mod ws;
 
 pub use body::{ChunkedDecoder, Decoded};
+pub use clock::{Instant, NanoInstant};
 pub use conn::{Connection, Event};
 pub use date::{DateCache, HttpDate, Now};
 pub use error::{Error, SendError};

@@ -4,7 +4,9 @@
 //! means "never", not a panic).
 
 use std::marker::PhantomData;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::clock::Instant;
 
 /// A named timer of one state machine: an enum whose variants index a [`TimerTable`].
 pub(crate) trait TimerName: Copy {

@@ -23,7 +23,7 @@
 
 mod send;
 
-use std::time::Instant;
+use crate::clock::Instant;
 
 use crate::body::{ChunkedDecoder, Decoded};
 use crate::date::Now;

@@ -1,7 +1,7 @@
 //! The sending family of [`Connection`]: response heads, body framing and the end of a
 //! response.
 
-use std::time::Instant;
+use crate::clock::Instant;
 
 use super::{Connection, Encoder, WriteState};
 use crate::date::Now;

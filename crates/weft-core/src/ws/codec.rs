@@ -1,7 +1,9 @@
 //! The WebSocket codec: frames in, events out; messages in, frames out.
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::clock::Instant;
 
 use super::deflate::{Compressor, InflateLimit, Inflater, DEFLATE_TAIL, MIN_COMPRESSED_LEN};
 use super::error::{CloseCode, WsError, WsSendError};

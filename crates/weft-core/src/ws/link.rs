@@ -1,7 +1,9 @@
 //! The sending side and the life of a WebSocket session: its transmit buffer, closing state,
 //! error and timers, with the transitions that change them.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::clock::Instant;
 
 use super::error::{CloseCode, WsError};
 use super::frame::{write_header, OpCode, MAX_CONTROL_PAYLOAD};
