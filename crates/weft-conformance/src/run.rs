@@ -42,6 +42,7 @@ pub const ENGINE_HOST_DROPPED: &[&str] = &[
     "ETag",
     "Cache-Control",
     "Accept-Ranges",
+    "Access-Control-Allow-Origin",
 ];
 
 impl Default for Timing {

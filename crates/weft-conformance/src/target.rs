@@ -192,15 +192,25 @@ impl ProcessSpec {
             ));
         }
         check_site(site)?;
-        let mut args: Vec<OsString> = vec!["--root".into(), site.as_os_str().to_owned()];
-        // The same flags as weft serve, less the CORS origin (no CORS middleware in the host).
+        let mut args: Vec<OsString> = vec![
+            "--engine".into(),
+            root.join("target")
+                .join("weft-engine.wasm")
+                .into_os_string(),
+            "--root".into(),
+            site.as_os_str().to_owned(),
+        ];
+        // weft serve's flags after `serve SITE`, less `--workers 1` (the host is one thread)
+        // and the CORS origin (the host has no CORS middleware).
         let serve = serve_args(OsString::new());
-        args.extend(
-            serve
-                .into_iter()
-                .skip(2)
-                .take_while(|a| a != "--cors-origin"),
-        );
+        let mut rest = serve.into_iter().skip(2);
+        while let Some(flag) = rest.next() {
+            let value = rest.next();
+            if flag != "--workers" && flag != "--cors-origin" {
+                args.push(flag);
+                args.extend(value);
+            }
+        }
         Ok(ProcessSpec {
             label: "engine-host".into(),
             program: host.to_path_buf(),

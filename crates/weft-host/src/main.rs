@@ -18,8 +18,8 @@ protocol engine, a WebAssembly component run by wasmtime. Prints
 `weft: listening on http://ADDR/` once bound.
 
   --listen ADDR            default 127.0.0.1:8080 (port 0: any free port)
-  --engine PATH            the engine component (default: weft-engine.wasm next to this
-                           binary, else target/wasm32-unknown-unknown/release/weft-engine.wasm)
+  --engine PATH            the engine component (default: target/weft-engine.wasm, as
+                           scripts/build-engine writes it)
   --conns-per-instance N   connections sharing one engine instance: what a trap costs (256)
   --call-limit-ms MS       a turn of calls into the engine running longer traps (1000)";
 
@@ -31,13 +31,17 @@ fn secs(v: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("bad duration {v:?} (seconds)"))
 }
 
+/// `target/weft-engine.wasm` (where scripts/build-engine writes it) seen from the binary in
+/// `target/release/`, else from the current directory.
 fn default_engine() -> PathBuf {
-    let beside = std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(|d| d.join("weft-engine.wasm")));
-    match beside {
+    let built = std::env::current_exe().ok().and_then(|p| {
+        p.parent()
+            .and_then(|d| d.parent())
+            .map(|t| t.join("weft-engine.wasm"))
+    });
+    match built {
         Some(p) if p.is_file() => p,
-        _ => PathBuf::from("target/wasm32-unknown-unknown/release/weft-engine.wasm"),
+        _ => PathBuf::from("target/weft-engine.wasm"),
     }
 }
 

@@ -25,8 +25,13 @@ const JSON: &str = "application/json";
 pub struct Head<'a> {
     pub method: &'a str,
     pub target: &'a str,
+    /// The target's path (the engine found it in origin or absolute form).
+    pub path: &'a str,
+    pub query: Option<&'a str>,
     /// The fields, names as sent.
     pub fields: &'a [(String, Vec<u8>)],
+    /// The request body: `None` without one, `Some(None)` chunked, else its length.
+    pub body: Option<Option<u64>>,
 }
 
 impl Head<'_> {
@@ -36,24 +41,6 @@ impl Head<'_> {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_slice())
-    }
-
-    /// The path of the target (origin or absolute form), without the query.
-    pub fn path(&self) -> &str {
-        let t = self.target;
-        let rest = if let Some(after) = t.strip_prefix("http://").or(t.strip_prefix("https://")) {
-            after
-                .find('/')
-                .map_or("/", |i| after.get(i..).unwrap_or("/"))
-        } else {
-            t
-        };
-        rest.split('?').next().unwrap_or(rest)
-    }
-
-    /// The query string (after `?`), if any.
-    pub fn query(&self) -> Option<&str> {
-        self.target.split_once('?').map(|(_, q)| q)
     }
 }
 
@@ -147,7 +134,7 @@ pub fn answer(config: &AppConfig, head: &Head<'_>) -> Answer {
         }
         return not_found();
     }
-    let path = head.path();
+    let path = head.path;
     let routed = match path {
         "/hello" | "/sheep" | "/ws/echo" => Some(GET),
         "/echo" => Some(POST),
@@ -192,16 +179,11 @@ fn route(config: &AppConfig, head: &Head<'_>, path: &str) -> Answer {
                 .field("content-type")
                 .unwrap_or(b"application/octet-stream")
                 .to_vec();
-            // The engine validated the framing: chunked or a single length.
-            let body = if head.field("transfer-encoding").is_some() {
-                Body::Stream
-            } else {
-                let n = head.field("content-length").and_then(|v| {
-                    std::str::from_utf8(v)
-                        .ok()
-                        .and_then(|s| s.trim().parse().ok())
-                });
-                Body::Length(n.unwrap_or(0))
+            // The response is framed as the request was.
+            let body = match head.body {
+                None => Body::Length(0),
+                Some(Some(n)) => Body::Length(n),
+                Some(None) => Body::Stream,
             };
             Answer::Echo { content_type, body }
         }
@@ -274,8 +256,8 @@ fn query_param<'a>(query: Option<&'a str>, key: &str) -> Option<&'a str> {
 }
 
 fn sheep(head: &Head<'_>) -> Answer {
-    let count = query_param(head.query(), "n").map_or(Some(10), |v| v.parse::<u32>().ok());
-    let ms = query_param(head.query(), "ms").map_or(Some(1000), |v| v.parse::<u64>().ok());
+    let count = query_param(head.query, "n").map_or(Some(10), |v| v.parse::<u32>().ok());
+    let ms = query_param(head.query, "ms").map_or(Some(1000), |v| v.parse::<u64>().ok());
     let count = count.unwrap_or(10);
     let ms = ms.unwrap_or(1000);
     if count > 100_000 || ms > 60_000 {
@@ -384,10 +366,17 @@ mod tests {
     use super::*;
 
     fn head<'a>(method: &'a str, target: &'a str) -> Head<'a> {
+        let (path, query) = match target.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (target, None),
+        };
         Head {
             method,
             target,
+            path: path.strip_prefix("http://localhost").unwrap_or(path),
+            query,
             fields: &[],
+            body: None,
         }
     }
 

@@ -176,6 +176,8 @@ impl Turn<'_> {
                 }
             }
             let event = http!(self.inst).call_poll_event(&mut self.inst.store, r, self.now)?;
+            // Polling may queue output (`100 Continue`, an error response).
+            self.conn.maybe_pending = true;
             let event = match event {
                 Ok(ev) => ev,
                 Err(_) => {
@@ -264,7 +266,14 @@ impl Turn<'_> {
         let route_head = Head {
             method,
             target: &head.target,
+            path: &head.path,
+            query: head.query.as_deref(),
             fields: &head.fields,
+            body: match head.body {
+                BodyFraming::None => None,
+                BodyFraming::Length(n) => Some(Some(n)),
+                BodyFraming::Chunked => Some(None),
+            },
         };
         let is_head = matches!(head.method, Method::Head);
         let http = self.inst.bindings.weft_engine_http().server_connection();
@@ -477,6 +486,8 @@ impl Turn<'_> {
             }
             let ws = self.inst.bindings.weft_engine_websocket().session();
             let event = ws.call_poll_event(&mut self.inst.store, s, self.now.instant)?;
+            // Polling may queue output (a Pong, a Close).
+            self.conn.maybe_pending = true;
             let sent = match event {
                 Ok(WsEvent::Text(text)) => {
                     let sent =
@@ -769,6 +780,7 @@ struct Conn {
 pub struct Handle {
     interrupts: Arc<Mutex<Vec<usize>>>,
     waker: Arc<Waker>,
+    traps: Arc<Mutex<Vec<String>>>,
 }
 
 impl Handle {
@@ -779,6 +791,11 @@ impl Handle {
             list.push(slot);
         }
         let _ = self.waker.wake();
+    }
+
+    /// The traps so far (wasmtime's description of each), oldest first.
+    pub fn traps(&self) -> Vec<String> {
+        self.traps.lock().map(|t| t.clone()).unwrap_or_default()
     }
 }
 
@@ -798,6 +815,7 @@ pub struct Server {
     buf: Vec<u8>,
     interrupts: Arc<Mutex<Vec<usize>>>,
     waker: Arc<Waker>,
+    traps: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
@@ -850,6 +868,7 @@ impl Server {
             buf: vec![0; CHUNK],
             interrupts: Arc::default(),
             waker,
+            traps: Arc::default(),
         })
     }
 
@@ -861,6 +880,7 @@ impl Server {
         Handle {
             interrupts: Arc::clone(&self.interrupts),
             waker: Arc::clone(&self.waker),
+            traps: Arc::clone(&self.traps),
         }
     }
 
@@ -1123,6 +1143,9 @@ impl Server {
             victims.len()
         );
         drop(inst);
+        if let Ok(mut traps) = self.traps.lock() {
+            traps.push(format!("{err:?}"));
+        }
         for token in victims {
             if let Some(conn) = self.conns.get_mut(token).and_then(Option::take) {
                 self.free.push(token);
