@@ -9,6 +9,7 @@
 //! | `GET /sheep?n=N&ms=M` | N lines, one every M ms, chunked |
 //! | `GET /api/users/:id` | `{"id":ID,"name":"User ID"}` for a canonical decimal id, else 404 |
 //! | `GET /ws/echo` | WebSocket: every message echoed |
+//! | `GET /ws/chat[?room=NAME]` | WebSocket: each text message broadcast to the room's members |
 //! | other paths | files below `--root` (GET, HEAD) when it is given, else 404 |
 //!
 //! Method rules as weft's router: HEAD wherever GET is, `OPTIONS` is 204 with `Allow`, a known
@@ -19,6 +20,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const TEXT: &str = "text/plain; charset=utf-8";
+/// The longest chat room name (longer ones are cut, as weft does).
+const MAX_ROOM: usize = 64;
 const JSON: &str = "application/json";
 
 /// A request head as the engine reported it.
@@ -70,8 +73,9 @@ pub enum Answer {
         file: File,
         len: u64,
     },
-    /// `GET /ws/echo`: the engine checks the handshake; the origin policy was applied.
-    WebSocket,
+    /// `GET /ws/echo` (`chat: None`) or `/ws/chat` (`chat: Some(room)`): the engine checks
+    /// the handshake; the origin policy was applied.
+    WebSocket { chat: Option<String> },
 }
 
 fn full(status: u16, fields: Vec<(&'static str, Vec<u8>)>, body: &[u8]) -> Answer {
@@ -136,7 +140,7 @@ pub fn answer(config: &AppConfig, head: &Head<'_>) -> Answer {
     }
     let path = head.path;
     let routed = match path {
-        "/hello" | "/sheep" | "/ws/echo" => Some(GET),
+        "/hello" | "/sheep" | "/ws/echo" | "/ws/chat" => Some(GET),
         "/echo" => Some(POST),
         p if p
             .strip_prefix("/api/users/")
@@ -188,7 +192,7 @@ fn route(config: &AppConfig, head: &Head<'_>, path: &str) -> Answer {
             Answer::Echo { content_type, body }
         }
         "/sheep" => sheep(head),
-        "/ws/echo" => {
+        "/ws/echo" | "/ws/chat" => {
             let allowed = config.ws_origins.is_empty()
                 || head.field("origin").is_none_or(|o| {
                     config
@@ -196,11 +200,19 @@ fn route(config: &AppConfig, head: &Head<'_>, path: &str) -> Answer {
                         .iter()
                         .any(|a| a.as_bytes().eq_ignore_ascii_case(o))
                 });
-            if allowed {
-                Answer::WebSocket
-            } else {
-                text(403, b"this origin may not open a WebSocket here\n")
+            if !allowed {
+                return text(403, b"this origin may not open a WebSocket here\n");
             }
+            let chat = (path == "/ws/chat").then(|| {
+                let mut room = query_param(head.query, "room").unwrap_or("");
+                let mut end = room.len().min(MAX_ROOM);
+                while !room.is_char_boundary(end) {
+                    end -= 1;
+                }
+                room = room.get(..end).unwrap_or("");
+                room.to_string()
+            });
+            Answer::WebSocket { chat }
         }
         _ => user(
             &percent_decode(path.strip_prefix("/api/users/").unwrap_or("")).unwrap_or_default(),
@@ -384,7 +396,7 @@ mod tests {
         match a {
             Answer::Full { status, .. } => *status,
             Answer::File { .. } | Answer::Echo { .. } | Answer::Sheep(_) => 200,
-            Answer::WebSocket => 101,
+            Answer::WebSocket { .. } => 101,
         }
     }
 

@@ -12,10 +12,11 @@
 //! Any error from wasmtime is a trap of the instance: the host logs it, closes every
 //! connection of that instance, drops the instance and goes on serving.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fs::File;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr};
+use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -154,7 +155,7 @@ impl Turn<'_> {
                 }
                 Ok(progressed)
             }
-            Some(Proto::Ws(r)) => self.pump_ws(r),
+            Some(Proto::Ws(r)) => Ok(self.pump_ws(r)? | self.drain_mailbox(r)?),
             None => Ok(false),
         }
     }
@@ -338,7 +339,7 @@ impl Turn<'_> {
                     });
                 }
             }
-            Answer::WebSocket => {
+            Answer::WebSocket { chat } => {
                 let options = HandshakeOptions {
                     protocols: Vec::new(),
                     deflate: true,
@@ -367,7 +368,11 @@ impl Turn<'_> {
                         )?;
                         let mut config = *self.ws_config;
                         config.deflate = hs.deflate;
-                        self.conn.responder = Some(Responder::Upgrade(config));
+                        if chat.is_some() {
+                            config.max_message = CHAT_MAX_MESSAGE;
+                            config.max_frame = CHAT_MAX_MESSAGE;
+                        }
+                        self.conn.responder = Some(Responder::Upgrade(config, chat));
                     }
                     Err(refusal) => {
                         let mut fields = refusal.fields;
@@ -390,7 +395,7 @@ impl Turn<'_> {
 
     /// The `101` went out: the WebSocket session takes the connection.
     fn upgrade(&mut self, r: ResourceAny, rest: &[u8]) -> Step<()> {
-        let Some(Responder::Upgrade(config)) = self.conn.responder.take() else {
+        let Some(Responder::Upgrade(config, chat)) = self.conn.responder.take() else {
             // A 101 without a session: end the connection.
             http!(self.inst).call_abort(&mut self.inst.store, r)?;
             self.conn.closed = true;
@@ -412,6 +417,13 @@ impl Turn<'_> {
         r.resource_drop(&mut self.inst.store)?;
         self.conn.proto = Some(Proto::Ws(session));
         self.conn.body_open = false;
+        self.conn.chat = chat.map(|room| Member {
+            room,
+            joined: false,
+            mailbox: VecDeque::new(),
+            bytes: 0,
+            overflowed: false,
+        });
         Ok(())
     }
 
@@ -489,6 +501,20 @@ impl Turn<'_> {
             // Polling may queue output (a Pong, a Close).
             self.conn.maybe_pending = true;
             let sent = match event {
+                Ok(WsEvent::Text(text)) if self.conn.chat.is_some() => {
+                    self.conn.outbox.push(Rc::from(text));
+                    false
+                }
+                Ok(WsEvent::Binary(_)) if self.conn.chat.is_some() => {
+                    ws.call_close(
+                        &mut self.inst.store,
+                        s,
+                        1003,
+                        "text messages only",
+                        self.now.instant,
+                    )?;
+                    true
+                }
                 Ok(WsEvent::Text(text)) => {
                     let sent =
                         ws.call_send_text(&mut self.inst.store, s, &text, self.now.instant)?;
@@ -516,6 +542,51 @@ impl Turn<'_> {
             progressed = true;
         }
         Ok(progressed)
+    }
+
+    /// Moves a chat member's mailbox to its session while the output has room.
+    fn drain_mailbox(&mut self, s: ResourceAny) -> Step<bool> {
+        let mut progressed = false;
+        loop {
+            let Some(member) = self.conn.chat.as_mut() else {
+                return Ok(progressed);
+            };
+            if member.overflowed {
+                member.overflowed = false;
+                member.mailbox.clear();
+                ws!(self.inst).call_close(
+                    &mut self.inst.store,
+                    s,
+                    1008,
+                    "too slow",
+                    self.now.instant,
+                )?;
+                self.conn.maybe_pending = true;
+                return Ok(true);
+            }
+            if member.mailbox.is_empty() || self.pending_at_least(HIGH_WATER)? {
+                return Ok(progressed);
+            }
+            let Some(text) = self.conn.chat.as_mut().and_then(|m| {
+                let t = m.mailbox.pop_front()?;
+                m.bytes -= t.len();
+                Some(t)
+            }) else {
+                return Ok(progressed);
+            };
+            let ws = self.inst.bindings.weft_engine_websocket().session();
+            if ws.call_is_closing(&mut self.inst.store, s)? {
+                if let Some(m) = self.conn.chat.as_mut() {
+                    m.mailbox.clear();
+                    m.bytes = 0;
+                }
+                return Ok(progressed);
+            }
+            let sent = ws.call_send_text(&mut self.inst.store, s, &text, self.now.instant)?;
+            self.echo_failed(s, sent.is_err())?;
+            self.conn.maybe_pending = true;
+            progressed = true;
+        }
     }
 
     /// An echo that could not be queued ends the session with 1011, as weft's handler
@@ -747,8 +818,9 @@ enum Responder {
         file: File,
         remaining: u64,
     },
-    /// A `101` was sent; the session starts with this configuration.
-    Upgrade(SessionConfig),
+    /// A `101` was sent; the session starts with this configuration (and joins this chat
+    /// room).
+    Upgrade(SessionConfig, Option<String>),
 }
 
 struct Conn {
@@ -773,7 +845,26 @@ struct Conn {
     /// A route's timer (the next `/sheep` line).
     wake_at: Option<u64>,
     scheduled: Option<u64>,
+    /// A `/ws/chat` session's membership.
+    chat: Option<Member>,
+    /// Text messages this chat member sent, to broadcast after its turn.
+    outbox: Vec<Rc<str>>,
 }
+
+/// A chat member: its room and its bounded mailbox (as weft's chat: 256 messages, 1 MiB; a
+/// member that cannot keep up is closed with 1008 instead of growing memory).
+struct Member {
+    room: String,
+    joined: bool,
+    mailbox: VecDeque<Rc<str>>,
+    bytes: usize,
+    overflowed: bool,
+}
+
+/// The chat's message limit (weft's `CHAT_MAX_MESSAGE`).
+const CHAT_MAX_MESSAGE: u64 = 64 * 1024;
+const MAILBOX_MESSAGES: usize = 256;
+const MAILBOX_BYTES: usize = 1024 * 1024;
 
 /// Hands [`Server::interrupt`] requests to the loop thread.
 #[derive(Clone)]
@@ -816,6 +907,8 @@ pub struct Server {
     interrupts: Arc<Mutex<Vec<usize>>>,
     waker: Arc<Waker>,
     traps: Arc<Mutex<Vec<String>>>,
+    /// Chat rooms: the members' tokens.
+    rooms: HashMap<String, Vec<usize>>,
 }
 
 impl Server {
@@ -869,6 +962,7 @@ impl Server {
             interrupts: Arc::default(),
             waker,
             traps: Arc::default(),
+            rooms: HashMap::new(),
         })
     }
 
@@ -1038,6 +1132,8 @@ impl Server {
             linger_until: None,
             wake_at: None,
             scheduled: None,
+            chat: None,
+            outbox: Vec::new(),
         };
         if let Some(place) = self.conns.get_mut(token) {
             *place = Some(conn);
@@ -1046,8 +1142,65 @@ impl Server {
         Ok(())
     }
 
-    /// Moves one connection as far as it goes; closes it, or its whole instance on a trap.
+    /// Moves one connection as far as it goes, then the chat members its messages reached.
     fn process(&mut self, token: usize, timer: bool) {
+        self.process_one(token, timer);
+        let mut woken = self.deliver(token);
+        while let Some(member) = woken.pop() {
+            self.process_one(member, false);
+            woken.extend(self.deliver(member));
+        }
+    }
+
+    /// Joins a new chat member to its room, and broadcasts what a member sent: into every
+    /// mailbox of the room. Returns the members to run.
+    fn deliver(&mut self, token: usize) -> Vec<usize> {
+        let Some(Some(conn)) = self.conns.get_mut(token) else {
+            return Vec::new();
+        };
+        let Some(member) = conn.chat.as_mut() else {
+            return Vec::new();
+        };
+        if !member.joined {
+            member.joined = true;
+            self.rooms
+                .entry(member.room.clone())
+                .or_default()
+                .push(token);
+        }
+        if conn.outbox.is_empty() {
+            return Vec::new();
+        }
+        let room = member.room.clone();
+        let messages = std::mem::take(&mut conn.outbox);
+        let members = self.rooms.get(&room).cloned().unwrap_or_default();
+        for &m in &members {
+            let Some(Some(Conn {
+                chat: Some(box_), ..
+            })) = self.conns.get_mut(m)
+            else {
+                continue;
+            };
+            for text in &messages {
+                if box_.overflowed {
+                    break;
+                }
+                if box_.mailbox.len() >= MAILBOX_MESSAGES || box_.bytes + text.len() > MAILBOX_BYTES
+                {
+                    box_.overflowed = true;
+                    box_.mailbox.clear();
+                    box_.bytes = 0;
+                } else {
+                    box_.bytes += text.len();
+                    box_.mailbox.push_back(Rc::clone(text));
+                }
+            }
+        }
+        members
+    }
+
+    /// Moves one connection as far as it goes; closes it, or its whole instance on a trap.
+    fn process_one(&mut self, token: usize, timer: bool) {
         let now = self.now();
         let Some(Some(conn)) = self.conns.get_mut(token) else {
             return;
@@ -1109,6 +1262,7 @@ impl Server {
         if let Some(at) = conn.scheduled {
             self.timers.remove(&(at, token));
         }
+        self.leave(token, conn.chat.as_ref());
         let mut stream = conn.stream;
         let _ = self.poll.registry().deregister(&mut stream);
         drop(stream);
@@ -1120,6 +1274,18 @@ impl Server {
             inst.start_turn();
             if let Err(e) = r.resource_drop(&mut inst.store) {
                 self.trap(conn.inst, e);
+            }
+        }
+    }
+
+    fn leave(&mut self, token: usize, chat: Option<&Member>) {
+        let Some(member) = chat.filter(|m| m.joined) else {
+            return;
+        };
+        if let Some(list) = self.rooms.get_mut(&member.room) {
+            list.retain(|&t| t != token);
+            if list.is_empty() {
+                self.rooms.remove(&member.room);
             }
         }
     }
@@ -1152,6 +1318,7 @@ impl Server {
                 if let Some(at) = conn.scheduled {
                     self.timers.remove(&(at, token));
                 }
+                self.leave(token, conn.chat.as_ref());
                 let mut stream = conn.stream;
                 let _ = self.poll.registry().deregister(&mut stream);
             }
