@@ -106,6 +106,7 @@ fn a_trap_costs_only_its_instance() {
     let traps = handle.traps();
     assert_eq!(traps.len(), 1, "{traps:?}");
     assert!(traps[0].contains("interrupt"), "{traps:?}");
+    eprintln!("the trap: {}", traps[0]);
 
     // The other instance's connection lives on, and new connections are served.
     hello(&mut b1);
