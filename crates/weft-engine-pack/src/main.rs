@@ -39,7 +39,11 @@ fn pack(input: &str, output: &str) -> Result<usize, String> {
             "the component imports {imports:?}: the engine must import nothing"
         ));
     }
-    std::fs::write(output, &component).map_err(|e| format!("{output}: {e}"))?;
+    // An unchanged component keeps its file (and its time stamp: what is built from it is
+    // not rebuilt).
+    if std::fs::read(output).ok().as_deref() != Some(component.as_slice()) {
+        std::fs::write(output, &component).map_err(|e| format!("{output}: {e}"))?;
+    }
     Ok(component.len())
 }
 

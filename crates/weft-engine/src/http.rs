@@ -313,4 +313,25 @@ impl wit::GuestServerConnection for ServerConnection {
     fn error(&self) -> Option<wit::ProtocolError> {
         self.with(|s| s.conn.error().map(protocol_error))
     }
+
+    fn take_transmit(&self, max: u32, now: wit_types::Instant) -> Vec<u8> {
+        self.with(|s| {
+            let taken = front(s.conn.transmit(), max);
+            s.conn.advance_transmit(taken.len(), instant(now));
+            taken
+        })
+    }
+
+    fn status(&self) -> wit::ConnectionStatus {
+        self.with(|s| wit::ConnectionStatus {
+            pending_transmit: size_out(s.conn.transmit().len()),
+            deadline: s.conn.poll_timeout().map(nanos),
+            buffered: size_out(s.input.len()),
+            reading_body: s.conn.is_reading_body(),
+            awaits_response: s.conn.awaits_response(),
+            sending_body: s.conn.is_sending_body(),
+            upgraded: s.conn.is_upgraded(),
+            closed: s.conn.is_closed(),
+        })
+    }
 }

@@ -319,4 +319,22 @@ impl wit::GuestSession for Session {
     fn is_closed(&self) -> bool {
         self.with(|s| s.ws.is_closed())
     }
+
+    fn take_transmit(&self, max: u32, now: wit_types::Instant) -> Vec<u8> {
+        self.with(|s| {
+            let taken = front(s.ws.transmit(), max);
+            s.ws.advance_transmit(taken.len(), instant(now));
+            taken
+        })
+    }
+
+    fn status(&self) -> wit::SessionStatus {
+        self.with(|s| wit::SessionStatus {
+            pending_transmit: size_out(s.ws.transmit().len()),
+            deadline: s.ws.poll_timeout().map(nanos),
+            buffered: size_out(s.ws.buffered().saturating_add(s.input.len())),
+            closing: s.ws.is_closing(),
+            closed: s.ws.is_closed(),
+        })
+    }
 }
