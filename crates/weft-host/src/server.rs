@@ -45,6 +45,612 @@ macro_rules! ws {
     };
 }
 
+/// Output above this stops reading and producing (as weft's own loop).
+pub const HIGH_WATER: u64 = 64 * 1024;
+/// Bytes taken from the engine per `transmit` call and read from a socket at once.
+const CHUNK: usize = 64 * 1024;
+/// A file body is read this much at a time.
+const FILE_CHUNK: usize = 16 * 1024;
+/// How long a closed connection keeps discarding input after its FIN.
+const LINGER: Duration = Duration::from_secs(2);
+const LISTENER: Token = Token(usize::MAX);
+const WAKER: Token = Token(usize::MAX - 1);
+
+/// Everything the host is told at start.
+#[derive(Clone, Debug)]
+pub struct HostConfig {
+    pub listen: SocketAddr,
+    pub engine: std::path::PathBuf,
+    pub app: AppConfig,
+    /// Connections per engine instance: what one trap may cost.
+    pub conns_per_instance: usize,
+    /// Longest turn of calls into an instance before the watchdog interrupts it.
+    pub call_limit: Duration,
+    pub header_timeout: Option<Duration>,
+    pub idle_timeout: Option<Duration>,
+    pub body_timeout: Option<Duration>,
+    pub send_timeout: Option<Duration>,
+    pub ws_ping_interval: Option<Duration>,
+    pub ws_ping_timeout: Option<Duration>,
+    /// Print a line per trap and per replaced instance (always on) and per connection error.
+    pub quiet: bool,
+}
+
+impl Default for HostConfig {
+    fn default() -> HostConfig {
+        HostConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            engine: std::path::PathBuf::from("target/weft-engine.wasm"),
+            app: AppConfig::default(),
+            conns_per_instance: 256,
+            call_limit: Duration::from_secs(1),
+            header_timeout: None,
+            idle_timeout: None,
+            body_timeout: None,
+            send_timeout: None,
+            ws_ping_interval: None,
+            ws_ping_timeout: None,
+            quiet: false,
+        }
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// What went wrong in a turn.
+enum Fault {
+    /// wasmtime returned an error: the instance trapped.
+    Trap(wasmtime::Error),
+    /// The socket failed or the peer is gone: close this connection.
+    Close,
+}
+
+impl From<wasmtime::Error> for Fault {
+    fn from(e: wasmtime::Error) -> Fault {
+        Fault::Trap(e)
+    }
+}
+
+/// The engine side of a connection.
+enum Proto {
+    Http(ResourceAny),
+    Ws(ResourceAny),
+}
+
+/// The route answering the current request, while it has more to do.
+enum Responder {
+    Echo {
+        content_type: Vec<u8>,
+        body: Body,
+        head_sent: bool,
+    },
+    Sheep(Sheep),
+    File {
+        file: File,
+        remaining: u64,
+    },
+    /// A `101` was sent; the session starts with this configuration (and joins this chat
+    /// room).
+    Upgrade(SessionConfig, Option<String>),
+}
+
+struct Conn {
+    stream: TcpStream,
+    /// Slot of its instance.
+    inst: usize,
+    proto: Option<Proto>,
+    responder: Option<Responder>,
+    /// A request body may still be arriving.
+    body_open: bool,
+    /// Input read but refused by `feed` (the engine is full): fed before more is read.
+    unfed: Vec<u8>,
+    readable: bool,
+    writable: bool,
+    /// EOF was read (and told to the engine).
+    eof: bool,
+    /// The engine will read no more: close once its output is written.
+    closed: bool,
+    /// The engine's output may hold bytes (unknown until asked).
+    maybe_pending: bool,
+    linger_until: Option<u64>,
+    /// A route's timer (the next `/sheep` line).
+    wake_at: Option<u64>,
+    scheduled: Option<u64>,
+    /// A `/ws/chat` session's membership.
+    chat: Option<Member>,
+    /// Text messages this chat member sent, to broadcast after its turn.
+    outbox: Vec<Rc<str>>,
+}
+
+/// A chat member: its room and its bounded mailbox (as weft's chat: 256 messages, 1 MiB; a
+/// member that cannot keep up is closed with 1008 instead of growing memory).
+struct Member {
+    room: String,
+    joined: bool,
+    mailbox: VecDeque<Rc<str>>,
+    bytes: usize,
+    overflowed: bool,
+}
+
+/// The chat's message limit (weft's `CHAT_MAX_MESSAGE`).
+const CHAT_MAX_MESSAGE: u64 = 64 * 1024;
+const MAILBOX_MESSAGES: usize = 256;
+const MAILBOX_BYTES: usize = 1024 * 1024;
+
+/// Hands [`Server::interrupt`] requests to the loop thread.
+#[derive(Clone)]
+pub struct Handle {
+    interrupts: Arc<Mutex<Vec<usize>>>,
+    waker: Arc<Waker>,
+    traps: Arc<Mutex<Vec<String>>>,
+}
+
+impl Handle {
+    /// Interrupts the instance in slot `slot`: its next call traps (as the watchdog does to a
+    /// call that runs too long). Used to prove that a trap costs only that instance.
+    pub fn interrupt(&self, slot: usize) {
+        if let Ok(mut list) = self.interrupts.lock() {
+            list.push(slot);
+        }
+        let _ = self.waker.wake();
+    }
+
+    /// The traps so far (wasmtime's description of each), oldest first.
+    pub fn traps(&self) -> Vec<String> {
+        self.traps.lock().map(|t| t.clone()).unwrap_or_default()
+    }
+}
+
+pub struct Server {
+    rt: Runtime,
+    config: HostConfig,
+    limits: Limits,
+    ws_config: SessionConfig,
+    poll: Poll,
+    listener: TcpListener,
+    conns: Vec<Option<Conn>>,
+    free: Vec<usize>,
+    instances: Vec<Option<Instance>>,
+    instance_count: u64,
+    timers: BTreeSet<(u64, usize)>,
+    origin: std::time::Instant,
+    buf: Vec<u8>,
+    interrupts: Arc<Mutex<Vec<usize>>>,
+    waker: Arc<Waker>,
+    traps: Arc<Mutex<Vec<String>>>,
+    /// Chat rooms: the members' tokens.
+    rooms: HashMap<String, Vec<usize>>,
+}
+
+impl Server {
+    /// Loads the engine, binds the listener.
+    pub fn bind(config: HostConfig) -> Result<Server> {
+        let rt = Runtime::load(&config.engine, config.call_limit)?;
+        // The engine's defaults, then the host's settings.
+        let mut probe = rt.instantiate(0)?;
+        let mut limits = probe
+            .bindings
+            .weft_engine_http()
+            .call_default_limits(&mut probe.store)?;
+        let mut ws_config = probe
+            .bindings
+            .weft_engine_websocket()
+            .call_default_session_config(&mut probe.store)?;
+        drop(probe);
+        let set = |field: &mut u64, value: Option<Duration>| {
+            if let Some(v) = value {
+                *field = nanos(v);
+            }
+        };
+        set(&mut limits.header_timeout, config.header_timeout);
+        set(&mut limits.idle_timeout, config.idle_timeout);
+        set(&mut limits.body_timeout, config.body_timeout);
+        set(&mut limits.send_timeout, config.send_timeout);
+        set(&mut ws_config.send_timeout, config.send_timeout);
+        set(&mut ws_config.ping_timeout, config.ws_ping_timeout);
+        if let Some(p) = config.ws_ping_interval {
+            ws_config.ping_interval = Some(nanos(p));
+        }
+        let poll = Poll::new()?;
+        let mut listener = TcpListener::bind(config.listen)?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        Ok(Server {
+            rt,
+            config,
+            limits,
+            ws_config,
+            poll,
+            listener,
+            conns: Vec::new(),
+            free: Vec::new(),
+            instances: Vec::new(),
+            instance_count: 0,
+            timers: BTreeSet::new(),
+            origin: std::time::Instant::now(),
+            buf: vec![0; CHUNK],
+            interrupts: Arc::default(),
+            waker,
+            traps: Arc::default(),
+            rooms: HashMap::new(),
+        })
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn handle(&self) -> Handle {
+        Handle {
+            interrupts: Arc::clone(&self.interrupts),
+            waker: Arc::clone(&self.waker),
+            traps: Arc::clone(&self.traps),
+        }
+    }
+
+    fn now(&self) -> Now {
+        let unix_seconds = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Now {
+            instant: nanos(self.origin.elapsed()),
+            unix_seconds,
+        }
+    }
+
+    /// Serves forever.
+    pub fn run(&mut self) -> Result<()> {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let timeout = self.timers.first().map(|&(at, _)| {
+                let now = self.now().instant;
+                Duration::from_nanos(at.saturating_sub(now))
+            });
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e.into());
+            }
+            for ev in events.iter() {
+                match ev.token() {
+                    LISTENER => self.accept_all(),
+                    WAKER => self.take_interrupts(),
+                    Token(i) => {
+                        if let Some(Some(c)) = self.conns.get_mut(i) {
+                            c.readable |= ev.is_readable() || ev.is_read_closed() || ev.is_error();
+                            c.writable |= ev.is_writable() || ev.is_write_closed();
+                        }
+                        self.process(i, false);
+                    }
+                }
+            }
+            self.run_timers();
+        }
+    }
+
+    fn take_interrupts(&mut self) {
+        let slots: Vec<usize> = match self.interrupts.lock() {
+            Ok(mut list) => std::mem::take(&mut *list),
+            Err(_) => return,
+        };
+        for slot in slots {
+            if let Some(Some(inst)) = self.instances.get_mut(slot) {
+                inst.interrupt();
+            }
+        }
+    }
+
+    fn run_timers(&mut self) {
+        let now = self.now().instant;
+        while let Some(&(at, token)) = self.timers.first() {
+            if at > now {
+                break;
+            }
+            self.timers.remove(&(at, token));
+            if let Some(Some(c)) = self.conns.get_mut(token) {
+                c.scheduled = None;
+            }
+            self.process(token, true);
+        }
+    }
+
+    fn accept_all(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, _)) => {
+                    if let Err(e) = self.open(stream) {
+                        eprintln!("weft-host: cannot serve a connection: {e:#}");
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    eprintln!("weft-host: accept failed: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The instance slot a new connection goes to: the first with room, else a new one.
+    fn instance_for_new(&mut self) -> Result<usize> {
+        let limit = self.config.conns_per_instance.max(1);
+        if let Some(slot) = self
+            .instances
+            .iter()
+            .position(|i| i.as_ref().is_some_and(|i| i.conns < limit))
+        {
+            return Ok(slot);
+        }
+        self.instance_count += 1;
+        let inst = self.rt.instantiate(self.instance_count)?;
+        let slot = match self.instances.iter().position(Option::is_none) {
+            Some(slot) => slot,
+            None => {
+                self.instances.push(None);
+                self.instances.len() - 1
+            }
+        };
+        if let Some(place) = self.instances.get_mut(slot) {
+            *place = Some(inst);
+        }
+        Ok(slot)
+    }
+
+    fn open(&mut self, mut stream: TcpStream) -> Result<()> {
+        stream.set_nodelay(true)?;
+        let slot = self.instance_for_new()?;
+        let now = self.now();
+        let token = match self.free.pop() {
+            Some(t) => t,
+            None => {
+                self.conns.push(None);
+                self.conns.len() - 1
+            }
+        };
+        let Some(Some(inst)) = self.instances.get_mut(slot) else {
+            wasmtime::bail!("no instance");
+        };
+        inst.start_turn();
+        let res = match http!(inst).call_constructor(&mut inst.store, self.limits, now.instant) {
+            Ok(r) => r,
+            Err(e) => {
+                self.free.push(token);
+                self.trap(slot, e);
+                return Ok(());
+            }
+        };
+        inst.conns += 1;
+        self.poll.registry().register(
+            &mut stream,
+            Token(token),
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
+        let conn = Conn {
+            stream,
+            inst: slot,
+            proto: Some(Proto::Http(res)),
+            responder: None,
+            body_open: false,
+            unfed: Vec::new(),
+            readable: true,
+            writable: true,
+            eof: false,
+            closed: false,
+            maybe_pending: false,
+            linger_until: None,
+            wake_at: None,
+            scheduled: None,
+            chat: None,
+            outbox: Vec::new(),
+        };
+        if let Some(place) = self.conns.get_mut(token) {
+            *place = Some(conn);
+        }
+        self.process(token, false);
+        Ok(())
+    }
+
+    /// Moves one connection as far as it goes, then the chat members its messages reached.
+    fn process(&mut self, token: usize, timer: bool) {
+        self.process_one(token, timer);
+        let mut woken = self.deliver(token);
+        while let Some(member) = woken.pop() {
+            self.process_one(member, false);
+            woken.extend(self.deliver(member));
+        }
+    }
+
+    /// Joins a new chat member to its room, and broadcasts what a member sent: into every
+    /// mailbox of the room. Returns the members to run.
+    fn deliver(&mut self, token: usize) -> Vec<usize> {
+        let Some(Some(conn)) = self.conns.get_mut(token) else {
+            return Vec::new();
+        };
+        let Some(member) = conn.chat.as_mut() else {
+            return Vec::new();
+        };
+        if !member.joined {
+            member.joined = true;
+            self.rooms
+                .entry(member.room.clone())
+                .or_default()
+                .push(token);
+        }
+        if conn.outbox.is_empty() {
+            return Vec::new();
+        }
+        let room = member.room.clone();
+        let messages = std::mem::take(&mut conn.outbox);
+        let members = self.rooms.get(&room).cloned().unwrap_or_default();
+        for &m in &members {
+            let Some(Some(Conn {
+                chat: Some(box_), ..
+            })) = self.conns.get_mut(m)
+            else {
+                continue;
+            };
+            for text in &messages {
+                if box_.overflowed {
+                    break;
+                }
+                if box_.mailbox.len() >= MAILBOX_MESSAGES || box_.bytes + text.len() > MAILBOX_BYTES
+                {
+                    box_.overflowed = true;
+                    box_.mailbox.clear();
+                    box_.bytes = 0;
+                } else {
+                    box_.bytes += text.len();
+                    box_.mailbox.push_back(Rc::clone(text));
+                }
+            }
+        }
+        members
+    }
+
+    /// Moves one connection as far as it goes; closes it, or its whole instance on a trap.
+    fn process_one(&mut self, token: usize, timer: bool) {
+        let now = self.now();
+        let Some(Some(conn)) = self.conns.get_mut(token) else {
+            return;
+        };
+        let slot = conn.inst;
+        let Some(Some(inst)) = self.instances.get_mut(slot) else {
+            self.close(token);
+            return;
+        };
+        inst.start_turn();
+        let mut turn = Turn {
+            inst,
+            conn,
+            now,
+            app: &self.config.app,
+            ws_config: &self.ws_config,
+            buf: &mut self.buf,
+        };
+        let outcome = if timer {
+            turn.on_timer().and_then(|()| turn.advance())
+        } else {
+            turn.advance()
+        };
+        match outcome {
+            Ok(true) => {
+                let deadline = match turn.deadline() {
+                    Ok(d) => d,
+                    Err(e) => return self.trap(slot, e),
+                };
+                self.schedule(token, deadline);
+            }
+            Ok(false) | Err(Fault::Close) => self.close(token),
+            Err(Fault::Trap(e)) => self.trap(slot, e),
+        }
+    }
+
+    fn schedule(&mut self, token: usize, deadline: Option<u64>) {
+        let Some(Some(conn)) = self.conns.get_mut(token) else {
+            return;
+        };
+        if conn.scheduled == deadline {
+            return;
+        }
+        if let Some(old) = conn.scheduled.take() {
+            self.timers.remove(&(old, token));
+        }
+        if let Some(at) = deadline {
+            self.timers.insert((at, token));
+            conn.scheduled = Some(at);
+        }
+    }
+
+    /// Closes a connection and drops its engine resource.
+    fn close(&mut self, token: usize) {
+        let Some(conn) = self.conns.get_mut(token).and_then(Option::take) else {
+            return;
+        };
+        self.free.push(token);
+        if let Some(at) = conn.scheduled {
+            self.timers.remove(&(at, token));
+        }
+        self.leave(token, conn.chat.as_ref());
+        let mut stream = conn.stream;
+        let _ = self.poll.registry().deregister(&mut stream);
+        drop(stream);
+        let Some(Some(inst)) = self.instances.get_mut(conn.inst) else {
+            return;
+        };
+        inst.conns = inst.conns.saturating_sub(1);
+        if let Some(Proto::Http(r) | Proto::Ws(r)) = conn.proto {
+            inst.start_turn();
+            if let Err(e) = r.resource_drop(&mut inst.store) {
+                self.trap(conn.inst, e);
+            }
+        }
+    }
+
+    fn leave(&mut self, token: usize, chat: Option<&Member>) {
+        let Some(member) = chat.filter(|m| m.joined) else {
+            return;
+        };
+        if let Some(list) = self.rooms.get_mut(&member.room) {
+            list.retain(|&t| t != token);
+            if list.is_empty() {
+                self.rooms.remove(&member.room);
+            }
+        }
+    }
+
+    /// The instance in `slot` trapped: log it, close its connections, drop it. The next
+    /// connection gets a fresh instance.
+    fn trap(&mut self, slot: usize, err: wasmtime::Error) {
+        let Some(inst) = self.instances.get_mut(slot).and_then(Option::take) else {
+            return;
+        };
+        let victims: Vec<usize> = self
+            .conns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.as_ref().is_some_and(|c| c.inst == slot))
+            .map(|(i, _)| i)
+            .collect();
+        eprintln!(
+            "weft-host: engine instance #{} trapped: {err:?}; closing its {} connection(s) and replacing it",
+            inst.id,
+            victims.len()
+        );
+        drop(inst);
+        if let Ok(mut traps) = self.traps.lock() {
+            traps.push(format!("{err:?}"));
+        }
+        for token in victims {
+            if let Some(conn) = self.conns.get_mut(token).and_then(Option::take) {
+                self.free.push(token);
+                if let Some(at) = conn.scheduled {
+                    self.timers.remove(&(at, token));
+                }
+                self.leave(token, conn.chat.as_ref());
+                let mut stream = conn.stream;
+                let _ = self.poll.registry().deregister(&mut stream);
+            }
+        }
+    }
+}
+
+/// One connection's turn: the borrowed parts it needs.
+struct Turn<'a> {
+    inst: &'a mut Instance,
+    conn: &'a mut Conn,
+    now: Now,
+    app: &'a AppConfig,
+    ws_config: &'a SessionConfig,
+    buf: &'a mut Vec<u8>,
+}
+
+type Step<T> = std::result::Result<T, Fault>;
+
 impl Turn<'_> {
     /// Runs the connection until nothing moves. `Ok(false)`: close it now.
     fn advance(&mut self) -> Step<bool> {
@@ -731,612 +1337,6 @@ impl Turn<'_> {
         Ok(taken.is_ok())
     }
 }
-
-/// Output above this stops reading and producing (as weft's own loop).
-pub const HIGH_WATER: u64 = 64 * 1024;
-/// Bytes taken from the engine per `transmit` call and read from a socket at once.
-const CHUNK: usize = 64 * 1024;
-/// A file body is read this much at a time.
-const FILE_CHUNK: usize = 16 * 1024;
-/// How long a closed connection keeps discarding input after its FIN.
-const LINGER: Duration = Duration::from_secs(2);
-const LISTENER: Token = Token(usize::MAX);
-const WAKER: Token = Token(usize::MAX - 1);
-
-/// Everything the host is told at start.
-#[derive(Clone, Debug)]
-pub struct HostConfig {
-    pub listen: SocketAddr,
-    pub engine: std::path::PathBuf,
-    pub app: AppConfig,
-    /// Connections per engine instance: what one trap may cost.
-    pub conns_per_instance: usize,
-    /// Longest turn of calls into an instance before the watchdog interrupts it.
-    pub call_limit: Duration,
-    pub header_timeout: Option<Duration>,
-    pub idle_timeout: Option<Duration>,
-    pub body_timeout: Option<Duration>,
-    pub send_timeout: Option<Duration>,
-    pub ws_ping_interval: Option<Duration>,
-    pub ws_ping_timeout: Option<Duration>,
-    /// Print a line per trap and per replaced instance (always on) and per connection error.
-    pub quiet: bool,
-}
-
-impl Default for HostConfig {
-    fn default() -> HostConfig {
-        HostConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            engine: std::path::PathBuf::from("target/weft-engine.wasm"),
-            app: AppConfig::default(),
-            conns_per_instance: 256,
-            call_limit: Duration::from_secs(1),
-            header_timeout: None,
-            idle_timeout: None,
-            body_timeout: None,
-            send_timeout: None,
-            ws_ping_interval: None,
-            ws_ping_timeout: None,
-            quiet: false,
-        }
-    }
-}
-
-fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
-
-/// What went wrong in a turn.
-enum Fault {
-    /// wasmtime returned an error: the instance trapped.
-    Trap(wasmtime::Error),
-    /// The socket failed or the peer is gone: close this connection.
-    Close,
-}
-
-impl From<wasmtime::Error> for Fault {
-    fn from(e: wasmtime::Error) -> Fault {
-        Fault::Trap(e)
-    }
-}
-
-/// The engine side of a connection.
-enum Proto {
-    Http(ResourceAny),
-    Ws(ResourceAny),
-}
-
-/// The route answering the current request, while it has more to do.
-enum Responder {
-    Echo {
-        content_type: Vec<u8>,
-        body: Body,
-        head_sent: bool,
-    },
-    Sheep(Sheep),
-    File {
-        file: File,
-        remaining: u64,
-    },
-    /// A `101` was sent; the session starts with this configuration (and joins this chat
-    /// room).
-    Upgrade(SessionConfig, Option<String>),
-}
-
-struct Conn {
-    stream: TcpStream,
-    /// Slot of its instance.
-    inst: usize,
-    proto: Option<Proto>,
-    responder: Option<Responder>,
-    /// A request body may still be arriving.
-    body_open: bool,
-    /// Input read but refused by `feed` (the engine is full): fed before more is read.
-    unfed: Vec<u8>,
-    readable: bool,
-    writable: bool,
-    /// EOF was read (and told to the engine).
-    eof: bool,
-    /// The engine will read no more: close once its output is written.
-    closed: bool,
-    /// The engine's output may hold bytes (unknown until asked).
-    maybe_pending: bool,
-    linger_until: Option<u64>,
-    /// A route's timer (the next `/sheep` line).
-    wake_at: Option<u64>,
-    scheduled: Option<u64>,
-    /// A `/ws/chat` session's membership.
-    chat: Option<Member>,
-    /// Text messages this chat member sent, to broadcast after its turn.
-    outbox: Vec<Rc<str>>,
-}
-
-/// A chat member: its room and its bounded mailbox (as weft's chat: 256 messages, 1 MiB; a
-/// member that cannot keep up is closed with 1008 instead of growing memory).
-struct Member {
-    room: String,
-    joined: bool,
-    mailbox: VecDeque<Rc<str>>,
-    bytes: usize,
-    overflowed: bool,
-}
-
-/// The chat's message limit (weft's `CHAT_MAX_MESSAGE`).
-const CHAT_MAX_MESSAGE: u64 = 64 * 1024;
-const MAILBOX_MESSAGES: usize = 256;
-const MAILBOX_BYTES: usize = 1024 * 1024;
-
-/// Hands [`Server::interrupt`] requests to the loop thread.
-#[derive(Clone)]
-pub struct Handle {
-    interrupts: Arc<Mutex<Vec<usize>>>,
-    waker: Arc<Waker>,
-    traps: Arc<Mutex<Vec<String>>>,
-}
-
-impl Handle {
-    /// Interrupts the instance in slot `slot`: its next call traps (as the watchdog does to a
-    /// call that runs too long). Used to prove that a trap costs only that instance.
-    pub fn interrupt(&self, slot: usize) {
-        if let Ok(mut list) = self.interrupts.lock() {
-            list.push(slot);
-        }
-        let _ = self.waker.wake();
-    }
-
-    /// The traps so far (wasmtime's description of each), oldest first.
-    pub fn traps(&self) -> Vec<String> {
-        self.traps.lock().map(|t| t.clone()).unwrap_or_default()
-    }
-}
-
-pub struct Server {
-    rt: Runtime,
-    config: HostConfig,
-    limits: Limits,
-    ws_config: SessionConfig,
-    poll: Poll,
-    listener: TcpListener,
-    conns: Vec<Option<Conn>>,
-    free: Vec<usize>,
-    instances: Vec<Option<Instance>>,
-    instance_count: u64,
-    timers: BTreeSet<(u64, usize)>,
-    origin: std::time::Instant,
-    buf: Vec<u8>,
-    interrupts: Arc<Mutex<Vec<usize>>>,
-    waker: Arc<Waker>,
-    traps: Arc<Mutex<Vec<String>>>,
-    /// Chat rooms: the members' tokens.
-    rooms: HashMap<String, Vec<usize>>,
-}
-
-impl Server {
-    /// Loads the engine, binds the listener.
-    pub fn bind(config: HostConfig) -> Result<Server> {
-        let rt = Runtime::load(&config.engine, config.call_limit)?;
-        // The engine's defaults, then the host's settings.
-        let mut probe = rt.instantiate(0)?;
-        let mut limits = probe
-            .bindings
-            .weft_engine_http()
-            .call_default_limits(&mut probe.store)?;
-        let mut ws_config = probe
-            .bindings
-            .weft_engine_websocket()
-            .call_default_session_config(&mut probe.store)?;
-        drop(probe);
-        let set = |field: &mut u64, value: Option<Duration>| {
-            if let Some(v) = value {
-                *field = nanos(v);
-            }
-        };
-        set(&mut limits.header_timeout, config.header_timeout);
-        set(&mut limits.idle_timeout, config.idle_timeout);
-        set(&mut limits.body_timeout, config.body_timeout);
-        set(&mut limits.send_timeout, config.send_timeout);
-        set(&mut ws_config.send_timeout, config.send_timeout);
-        set(&mut ws_config.ping_timeout, config.ws_ping_timeout);
-        if let Some(p) = config.ws_ping_interval {
-            ws_config.ping_interval = Some(nanos(p));
-        }
-        let poll = Poll::new()?;
-        let mut listener = TcpListener::bind(config.listen)?;
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)?;
-        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-        Ok(Server {
-            rt,
-            config,
-            limits,
-            ws_config,
-            poll,
-            listener,
-            conns: Vec::new(),
-            free: Vec::new(),
-            instances: Vec::new(),
-            instance_count: 0,
-            timers: BTreeSet::new(),
-            origin: std::time::Instant::now(),
-            buf: vec![0; CHUNK],
-            interrupts: Arc::default(),
-            waker,
-            traps: Arc::default(),
-            rooms: HashMap::new(),
-        })
-    }
-
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
-    }
-
-    pub fn handle(&self) -> Handle {
-        Handle {
-            interrupts: Arc::clone(&self.interrupts),
-            waker: Arc::clone(&self.waker),
-            traps: Arc::clone(&self.traps),
-        }
-    }
-
-    fn now(&self) -> Now {
-        let unix_seconds = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        Now {
-            instant: nanos(self.origin.elapsed()),
-            unix_seconds,
-        }
-    }
-
-    /// Serves forever.
-    pub fn run(&mut self) -> Result<()> {
-        let mut events = Events::with_capacity(1024);
-        loop {
-            let timeout = self.timers.first().map(|&(at, _)| {
-                let now = self.now().instant;
-                Duration::from_nanos(at.saturating_sub(now))
-            });
-            if let Err(e) = self.poll.poll(&mut events, timeout) {
-                if e.kind() == ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(e.into());
-            }
-            for ev in events.iter() {
-                match ev.token() {
-                    LISTENER => self.accept_all(),
-                    WAKER => self.take_interrupts(),
-                    Token(i) => {
-                        if let Some(Some(c)) = self.conns.get_mut(i) {
-                            c.readable |= ev.is_readable() || ev.is_read_closed() || ev.is_error();
-                            c.writable |= ev.is_writable() || ev.is_write_closed();
-                        }
-                        self.process(i, false);
-                    }
-                }
-            }
-            self.run_timers();
-        }
-    }
-
-    fn take_interrupts(&mut self) {
-        let slots: Vec<usize> = match self.interrupts.lock() {
-            Ok(mut list) => std::mem::take(&mut *list),
-            Err(_) => return,
-        };
-        for slot in slots {
-            if let Some(Some(inst)) = self.instances.get_mut(slot) {
-                inst.interrupt();
-            }
-        }
-    }
-
-    fn run_timers(&mut self) {
-        let now = self.now().instant;
-        while let Some(&(at, token)) = self.timers.first() {
-            if at > now {
-                break;
-            }
-            self.timers.remove(&(at, token));
-            if let Some(Some(c)) = self.conns.get_mut(token) {
-                c.scheduled = None;
-            }
-            self.process(token, true);
-        }
-    }
-
-    fn accept_all(&mut self) {
-        loop {
-            match self.listener.accept() {
-                Ok((stream, _)) => {
-                    if let Err(e) = self.open(stream) {
-                        eprintln!("weft-host: cannot serve a connection: {e:#}");
-                    }
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => {
-                    eprintln!("weft-host: accept failed: {e}");
-                    return;
-                }
-            }
-        }
-    }
-
-    /// The instance slot a new connection goes to: the first with room, else a new one.
-    fn instance_for_new(&mut self) -> Result<usize> {
-        let limit = self.config.conns_per_instance.max(1);
-        if let Some(slot) = self
-            .instances
-            .iter()
-            .position(|i| i.as_ref().is_some_and(|i| i.conns < limit))
-        {
-            return Ok(slot);
-        }
-        self.instance_count += 1;
-        let inst = self.rt.instantiate(self.instance_count)?;
-        let slot = match self.instances.iter().position(Option::is_none) {
-            Some(slot) => slot,
-            None => {
-                self.instances.push(None);
-                self.instances.len() - 1
-            }
-        };
-        if let Some(place) = self.instances.get_mut(slot) {
-            *place = Some(inst);
-        }
-        Ok(slot)
-    }
-
-    fn open(&mut self, mut stream: TcpStream) -> Result<()> {
-        stream.set_nodelay(true)?;
-        let slot = self.instance_for_new()?;
-        let now = self.now();
-        let token = match self.free.pop() {
-            Some(t) => t,
-            None => {
-                self.conns.push(None);
-                self.conns.len() - 1
-            }
-        };
-        let Some(Some(inst)) = self.instances.get_mut(slot) else {
-            wasmtime::bail!("no instance");
-        };
-        inst.start_turn();
-        let res = match http!(inst).call_constructor(&mut inst.store, self.limits, now.instant) {
-            Ok(r) => r,
-            Err(e) => {
-                self.free.push(token);
-                self.trap(slot, e);
-                return Ok(());
-            }
-        };
-        inst.conns += 1;
-        self.poll.registry().register(
-            &mut stream,
-            Token(token),
-            Interest::READABLE | Interest::WRITABLE,
-        )?;
-        let conn = Conn {
-            stream,
-            inst: slot,
-            proto: Some(Proto::Http(res)),
-            responder: None,
-            body_open: false,
-            unfed: Vec::new(),
-            readable: true,
-            writable: true,
-            eof: false,
-            closed: false,
-            maybe_pending: false,
-            linger_until: None,
-            wake_at: None,
-            scheduled: None,
-            chat: None,
-            outbox: Vec::new(),
-        };
-        if let Some(place) = self.conns.get_mut(token) {
-            *place = Some(conn);
-        }
-        self.process(token, false);
-        Ok(())
-    }
-
-    /// Moves one connection as far as it goes, then the chat members its messages reached.
-    fn process(&mut self, token: usize, timer: bool) {
-        self.process_one(token, timer);
-        let mut woken = self.deliver(token);
-        while let Some(member) = woken.pop() {
-            self.process_one(member, false);
-            woken.extend(self.deliver(member));
-        }
-    }
-
-    /// Joins a new chat member to its room, and broadcasts what a member sent: into every
-    /// mailbox of the room. Returns the members to run.
-    fn deliver(&mut self, token: usize) -> Vec<usize> {
-        let Some(Some(conn)) = self.conns.get_mut(token) else {
-            return Vec::new();
-        };
-        let Some(member) = conn.chat.as_mut() else {
-            return Vec::new();
-        };
-        if !member.joined {
-            member.joined = true;
-            self.rooms
-                .entry(member.room.clone())
-                .or_default()
-                .push(token);
-        }
-        if conn.outbox.is_empty() {
-            return Vec::new();
-        }
-        let room = member.room.clone();
-        let messages = std::mem::take(&mut conn.outbox);
-        let members = self.rooms.get(&room).cloned().unwrap_or_default();
-        for &m in &members {
-            let Some(Some(Conn {
-                chat: Some(box_), ..
-            })) = self.conns.get_mut(m)
-            else {
-                continue;
-            };
-            for text in &messages {
-                if box_.overflowed {
-                    break;
-                }
-                if box_.mailbox.len() >= MAILBOX_MESSAGES || box_.bytes + text.len() > MAILBOX_BYTES
-                {
-                    box_.overflowed = true;
-                    box_.mailbox.clear();
-                    box_.bytes = 0;
-                } else {
-                    box_.bytes += text.len();
-                    box_.mailbox.push_back(Rc::clone(text));
-                }
-            }
-        }
-        members
-    }
-
-    /// Moves one connection as far as it goes; closes it, or its whole instance on a trap.
-    fn process_one(&mut self, token: usize, timer: bool) {
-        let now = self.now();
-        let Some(Some(conn)) = self.conns.get_mut(token) else {
-            return;
-        };
-        let slot = conn.inst;
-        let Some(Some(inst)) = self.instances.get_mut(slot) else {
-            self.close(token);
-            return;
-        };
-        inst.start_turn();
-        let mut turn = Turn {
-            inst,
-            conn,
-            now,
-            app: &self.config.app,
-            ws_config: &self.ws_config,
-            buf: &mut self.buf,
-        };
-        let outcome = if timer {
-            turn.on_timer().and_then(|()| turn.advance())
-        } else {
-            turn.advance()
-        };
-        match outcome {
-            Ok(true) => {
-                let deadline = match turn.deadline() {
-                    Ok(d) => d,
-                    Err(e) => return self.trap(slot, e),
-                };
-                self.schedule(token, deadline);
-            }
-            Ok(false) | Err(Fault::Close) => self.close(token),
-            Err(Fault::Trap(e)) => self.trap(slot, e),
-        }
-    }
-
-    fn schedule(&mut self, token: usize, deadline: Option<u64>) {
-        let Some(Some(conn)) = self.conns.get_mut(token) else {
-            return;
-        };
-        if conn.scheduled == deadline {
-            return;
-        }
-        if let Some(old) = conn.scheduled.take() {
-            self.timers.remove(&(old, token));
-        }
-        if let Some(at) = deadline {
-            self.timers.insert((at, token));
-            conn.scheduled = Some(at);
-        }
-    }
-
-    /// Closes a connection and drops its engine resource.
-    fn close(&mut self, token: usize) {
-        let Some(conn) = self.conns.get_mut(token).and_then(Option::take) else {
-            return;
-        };
-        self.free.push(token);
-        if let Some(at) = conn.scheduled {
-            self.timers.remove(&(at, token));
-        }
-        self.leave(token, conn.chat.as_ref());
-        let mut stream = conn.stream;
-        let _ = self.poll.registry().deregister(&mut stream);
-        drop(stream);
-        let Some(Some(inst)) = self.instances.get_mut(conn.inst) else {
-            return;
-        };
-        inst.conns = inst.conns.saturating_sub(1);
-        if let Some(Proto::Http(r) | Proto::Ws(r)) = conn.proto {
-            inst.start_turn();
-            if let Err(e) = r.resource_drop(&mut inst.store) {
-                self.trap(conn.inst, e);
-            }
-        }
-    }
-
-    fn leave(&mut self, token: usize, chat: Option<&Member>) {
-        let Some(member) = chat.filter(|m| m.joined) else {
-            return;
-        };
-        if let Some(list) = self.rooms.get_mut(&member.room) {
-            list.retain(|&t| t != token);
-            if list.is_empty() {
-                self.rooms.remove(&member.room);
-            }
-        }
-    }
-
-    /// The instance in `slot` trapped: log it, close its connections, drop it. The next
-    /// connection gets a fresh instance.
-    fn trap(&mut self, slot: usize, err: wasmtime::Error) {
-        let Some(inst) = self.instances.get_mut(slot).and_then(Option::take) else {
-            return;
-        };
-        let victims: Vec<usize> = self
-            .conns
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.as_ref().is_some_and(|c| c.inst == slot))
-            .map(|(i, _)| i)
-            .collect();
-        eprintln!(
-            "weft-host: engine instance #{} trapped: {err:?}; closing its {} connection(s) and replacing it",
-            inst.id,
-            victims.len()
-        );
-        drop(inst);
-        if let Ok(mut traps) = self.traps.lock() {
-            traps.push(format!("{err:?}"));
-        }
-        for token in victims {
-            if let Some(conn) = self.conns.get_mut(token).and_then(Option::take) {
-                self.free.push(token);
-                if let Some(at) = conn.scheduled {
-                    self.timers.remove(&(at, token));
-                }
-                self.leave(token, conn.chat.as_ref());
-                let mut stream = conn.stream;
-                let _ = self.poll.registry().deregister(&mut stream);
-            }
-        }
-    }
-}
-
-/// One connection's turn: the borrowed parts it needs.
-struct Turn<'a> {
-    inst: &'a mut Instance,
-    conn: &'a mut Conn,
-    now: Now,
-    app: &'a AppConfig,
-    ws_config: &'a SessionConfig,
-    buf: &'a mut Vec<u8>,
-}
-
-type Step<T> = std::result::Result<T, Fault>;
 
 fn method_name(m: &Method) -> &str {
     match m {
