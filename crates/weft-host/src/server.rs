@@ -154,6 +154,9 @@ struct Conn {
     closed: bool,
     /// The engine's output may hold bytes (unknown until asked).
     maybe_pending: bool,
+    /// `poll-event` may have something new: cleared by `need-data`/`paused`, set by input,
+    /// end of input, a timeout and the end of a response (each call costs: see BENCH).
+    poll_ready: bool,
     linger_until: Option<u64>,
     /// A route's timer (the next `/sheep` line).
     wake_at: Option<u64>,
@@ -442,6 +445,7 @@ impl Server {
             eof: false,
             closed: false,
             maybe_pending: false,
+            poll_ready: true,
             linger_until: None,
             wake_at: None,
             scheduled: None,
@@ -728,6 +732,7 @@ impl Turn<'_> {
             None => {}
         }
         self.conn.maybe_pending = true;
+        self.conn.poll_ready = true;
         Ok(())
     }
 
@@ -769,7 +774,7 @@ impl Turn<'_> {
     /// Polls the engine's HTTP events and answers them.
     fn pump_http(&mut self, r: ResourceAny) -> Step<bool> {
         let mut progressed = false;
-        while !self.conn.closed {
+        while !self.conn.closed && self.conn.poll_ready {
             if self.conn.body_open {
                 let wanted = matches!(self.conn.responder, Some(Responder::Echo { .. }));
                 if !wanted {
@@ -783,8 +788,6 @@ impl Turn<'_> {
                 }
             }
             let event = http!(self.inst).call_poll_event(&mut self.inst.store, r, self.now)?;
-            // Polling may queue output (`100 Continue`, an error response).
-            self.conn.maybe_pending = true;
             let event = match event {
                 Ok(ev) => ev,
                 Err(_) => {
@@ -798,6 +801,17 @@ impl Turn<'_> {
                 Event::Request(head) => {
                     self.conn.body_open = !matches!(head.body, BodyFraming::None);
                     self.start(r, head)?;
+                }
+                // Nothing new until more input, a timeout or the end of the response.
+                Event::NeedData | Event::Paused if !self.conn.body_open => {
+                    self.conn.poll_ready = false;
+                    break;
+                }
+                Event::NeedData | Event::Paused => {
+                    // Reading a body: the poll may have queued `100 Continue`.
+                    self.conn.poll_ready = false;
+                    self.conn.maybe_pending = true;
+                    break;
                 }
                 Event::Data(data) => {
                     if let Some(Responder::Echo { .. }) = self.conn.responder {
@@ -823,9 +837,9 @@ impl Turn<'_> {
                         self.conn.responder = None;
                     }
                 }
-                Event::NeedData | Event::Paused => break,
                 Event::Closed => {
                     self.conn.closed = true;
+                    self.conn.maybe_pending = true;
                     break;
                 }
                 Event::Upgraded(rest) => {
@@ -1022,6 +1036,7 @@ impl Turn<'_> {
         }
         r.resource_drop(&mut self.inst.store)?;
         self.conn.proto = Some(Proto::Ws(session));
+        self.conn.poll_ready = true;
         self.conn.body_open = false;
         self.conn.chat = chat.map(|room| Member {
             room,
@@ -1074,6 +1089,7 @@ impl Turn<'_> {
                             http.call_abort(&mut *store, r)?;
                             self.conn.responder = None;
                             self.conn.maybe_pending = true;
+                            self.conn.poll_ready = true;
                             return Ok(true);
                         }
                         Ok(n) => {
@@ -1089,6 +1105,8 @@ impl Turn<'_> {
             if done {
                 let _ = http.call_send_end(&mut *store, r, &[], now.instant)?;
                 self.conn.responder = None;
+                // The response is complete: a pipelined request may be next.
+                self.conn.poll_ready = true;
             }
             self.conn.maybe_pending = true;
             progressed = true;
@@ -1098,14 +1116,16 @@ impl Turn<'_> {
     /// Polls the WebSocket session: messages are echoed while the output keeps up.
     fn pump_ws(&mut self, s: ResourceAny) -> Step<bool> {
         let mut progressed = false;
-        while !self.conn.closed {
+        while !self.conn.closed && self.conn.poll_ready {
             if self.pending_at_least(HIGH_WATER)? {
                 break;
             }
             let ws = self.inst.bindings.weft_engine_websocket().session();
             let event = ws.call_poll_event(&mut self.inst.store, s, self.now.instant)?;
-            // Polling may queue output (a Pong, a Close).
-            self.conn.maybe_pending = true;
+            if !matches!(event, Ok(WsEvent::NeedData)) {
+                // Polling may queue output (a Pong, a Close).
+                self.conn.maybe_pending = true;
+            }
             let sent = match event {
                 Ok(WsEvent::Text(text)) if self.conn.chat.is_some() => {
                     self.conn.outbox.push(Rc::from(text));
@@ -1134,7 +1154,10 @@ impl Turn<'_> {
                     true
                 }
                 Ok(WsEvent::Ping(_) | WsEvent::Pong(_) | WsEvent::Close(_)) => true,
-                Ok(WsEvent::NeedData) => break,
+                Ok(WsEvent::NeedData) => {
+                    self.conn.poll_ready = false;
+                    break;
+                }
                 Ok(WsEvent::Closed) | Err(_) => {
                     // Over (or failed: its Close is queued): close once the output is out.
                     self.conn.closed = true;
@@ -1309,6 +1332,7 @@ impl Turn<'_> {
                     }
                     None => {}
                 }
+                self.conn.poll_ready = true;
                 Ok(true)
             }
             Ok(n) => {
@@ -1334,6 +1358,9 @@ impl Turn<'_> {
             Some(Proto::Ws(r)) => ws!(self.inst).call_feed(&mut self.inst.store, *r, data)?,
             None => Ok(()),
         };
+        if taken.is_ok() {
+            self.conn.poll_ready = true;
+        }
         Ok(taken.is_ok())
     }
 }
