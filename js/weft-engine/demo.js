@@ -6,6 +6,7 @@
 //   GET  /sheep?n=N&ms=M   N lines "K sheep\n", one every M ms, chunked
 //   GET  /api/users/:id    {"id":ID,"name":"User ID"} for a canonical decimal id, else 404
 //   GET  /ws/echo          WebSocket: every message echoed
+//   GET  /ws/chat?room=R   WebSocket: each text message sent to every member of room R
 //   other paths            files below `root` (GET, HEAD) when it is given, else 404
 //
 // HEAD is answered wherever GET is (the engine drops the body), OPTIONS is 204 with Allow, a
@@ -74,6 +75,8 @@ function route(path, config) {
       return { methods: GET, handle: sheep };
     case '/ws/echo':
       return { methods: GET, handle: (req, res) => wsEcho(req, res, config) };
+    case '/ws/chat':
+      return { methods: GET, handle: (req, res) => wsChat(req, res, config) };
   }
   const rest = path.startsWith('/api/users/') ? path.slice('/api/users/'.length) : undefined;
   if (rest !== undefined && rest !== '' && !rest.includes('/')) {
@@ -124,7 +127,8 @@ function refuse(res, method, set) {
  * settings in nanoseconds: `pingInterval`, `pingTimeout`, `sendTimeout`).
  */
 export function makeDemo(config = {}) {
-  return (req, res) => demoRequest(req, res, config);
+  const withRooms = { ...config, rooms: new Map() };
+  return (req, res) => demoRequest(req, res, withRooms);
 }
 
 /** The demo with weft's defaults and no files. */
@@ -357,4 +361,55 @@ function wsEcho(req, res, config) {
     },
   };
   res.websocket(handler, { ...(config.ws || {}), origins: config.wsOrigins });
+}
+
+/** The chat's message and frame limit (weft's `CHAT_MAX_MESSAGE`). */
+const CHAT_MAX_MESSAGE = 64 * 1024;
+/** The longest room name in bytes (longer ones are cut, as weft does). */
+const MAX_ROOM = 64;
+/** A member whose unsent output passes this is closed with 1008 (weft's chat bounds each
+ * member's mailbox at 1 MiB). */
+const CHAT_MAX_BACKLOG = 1024 * 1024;
+
+/** The room name of `?room=`: at most MAX_ROOM bytes, cut at a character boundary. */
+function roomName(query) {
+  const raw = queryParam(query, 'room') ?? '';
+  const encoded = new TextEncoder().encode(raw);
+  if (encoded.length <= MAX_ROOM) return raw;
+  let end = MAX_ROOM;
+  while (end > 0 && (encoded[end] & 0xc0) === 0x80) end--;
+  return new TextDecoder().decode(encoded.subarray(0, end));
+}
+
+/** GET /ws/chat?room=NAME: each text message goes to every member of the room, the sender
+ * included; a binary message closes with 1003, a frame or message over 64 KiB with 1009. */
+function wsChat(req, res, config) {
+  const rooms = config.rooms;
+  const room = roomName(req.query);
+  let self;
+  const handler = {
+    open(session) {
+      self = session;
+      if (!rooms.has(room)) rooms.set(room, new Set());
+      rooms.get(room).add(session);
+    },
+    message(session, data, isText) {
+      if (!isText) {
+        session.close(1003, 'text messages only');
+        return;
+      }
+      for (const member of rooms.get(room) ?? []) {
+        if (member.backlog() > CHAT_MAX_BACKLOG) member.close(1008, 'too slow');
+        else member.sendText(data);
+      }
+    },
+    closed() {
+      const members = rooms.get(room);
+      if (!members || !self) return;
+      members.delete(self);
+      if (members.size === 0) rooms.delete(room);
+    },
+  };
+  const limits = { maxMessage: CHAT_MAX_MESSAGE, maxFrame: CHAT_MAX_MESSAGE };
+  res.websocket(handler, { ...(config.ws || {}), ...limits, origins: config.wsOrigins });
 }

@@ -182,7 +182,7 @@ class Response {
   /**
    * Accepts a WebSocket handshake (or answers its refusal: 400, 405 or 426; 403 for an
    * origin not in `options.origins`). `handler` has `message(session, data, isText)` and
-   * optionally `close(code, reason)` and `closed()`; `options` has `protocols` (string[]),
+   * optionally `open(session)` (once the 101 is written), `close(code, reason)` and `closed()`; `options` has `protocols` (string[]),
    * `deflate` (boolean, default true), `origins` (string[]; empty: any) and the session's
    * `maxMessage`, `maxFrame`, `pingInterval` (null: never), `pingTimeout`, `closeTimeout`,
    * `sendTimeout` (nanoseconds). Returns whether it was accepted.
@@ -237,6 +237,11 @@ class Session {
   }
   ping(data) {
     return this.#send(() => this.engine.sendPing(bytes(data ?? ''), instant()));
+  }
+  /** Bytes sent but not yet taken by the peer: the engine's output and the socket's buffer. */
+  backlog() {
+    if (this.conn.finished) return 0;
+    return Number(this.engine.status().pendingTransmit) + this.conn.socket.writableLength;
   }
   close(code = 1000, reason = '') {
     if (this.conn.finished) return;
@@ -421,6 +426,7 @@ class Connection {
     const engine = new websocket.Session(pending.config, instant());
     this.session = { engine, handler: pending.handler };
     this.session.api = new Session(this, engine);
+    if (pending.handler.open) pending.handler.open(this.session.api);
     if (leftover.length > 0) this.queued.unshift(leftover);
     release(this.engine);
     this.engine = null;

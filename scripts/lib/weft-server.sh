@@ -2,8 +2,10 @@
 # Sourced by scripts/autobahn and scripts/browser-test: start and stop one weft server under test.
 #
 #   weft_build TARGET...         cargo build --release (native: -p weft-server; wasm: the same
-#                                for wasm32-wasip2); returns 1 when it fails
-#   weft_start TARGET LOGPREFIX  TARGET is native or wasm: starts
+#                                for wasm32-wasip2; engine-host: scripts/build-engine and
+#                                -p weft-host); returns 1 when it fails
+#   weft_start TARGET LOGPREFIX  TARGET is native, wasm or engine-host (target/release/weft-host
+#                                --listen 127.0.0.1:0, the engine component): starts
 #                                  native: target/release/weft serve --listen 127.0.0.1:0
 #                                          --workers 1 --quiet
 #                                  wasm:   wasmtime run -S inherit-network
@@ -61,6 +63,7 @@ weft_build() {
         case $t in
             native) (cd "$ROOT" && cargo build --release --quiet -p weft-server) || rc=1 ;;
             wasm) (cd "$ROOT" && cargo build --release --quiet --target wasm32-wasip2 -p weft-server) || rc=1 ;;
+            engine-host) (cd "$ROOT" && scripts/build-engine && cargo build --release --quiet -p weft-host) || rc=1 ;;
         esac
     done
     return "$rc"
@@ -79,6 +82,12 @@ weft_start() {
             wasmtime=$(weft_wasmtime) || { echo "wasmtime not found (scripts/setup installs it)" >&2; return 1; }
             [ -f "$wasm" ] || { echo "${wasm#"$ROOT"/} is not built" >&2; return 1; }
             cmd=("$wasmtime" run -S inherit-network "$wasm" "${serve_args[@]}")
+            wait_secs=90
+            ;;
+        engine-host)
+            # The engine component under the Rust host (crates/weft-host).
+            [ -x "$ROOT/target/release/weft-host" ] || { echo "target/release/weft-host is not built" >&2; return 1; }
+            cmd=("$ROOT/target/release/weft-host" --listen 127.0.0.1:0 --engine "$ROOT/target/weft-engine.wasm")
             wait_secs=90
             ;;
         *) echo "unknown target: $target" >&2; return 1 ;;

@@ -28,6 +28,12 @@ targets:
                            compared with the native build on the application's cases
                            (the host's HTTP stack decides the rest: not applicable)
   --target addr=HOST:PORT  a server already running on loopback
+  --target engine-host     start target/release/weft-host (the protocol engine component under
+                           a wasmtime host) on the fixture site; compared without the fields
+                           weft's application adds (conformance/README.md)
+  --target node-host       the same engine component under the Node host
+                           (js/weft-engine/bin/weft-node.js; scripts/build-engine --js),
+                           compared by the same rule
 
 options:
   --weft PATH              native binary (default: <repo>/target/release/weft)
@@ -35,6 +41,8 @@ options:
   --wasmtime PATH          wasmtime executable (default: found on PATH)
   --http-wasm PATH         wasi:http component for --target serve (default:
                            <repo>/target/wasm32-wasip2/release/weft_http_fs.wasm)
+  --engine-host PATH       weft-host binary (default: <repo>/target/release/weft-host)
+  --node PATH              node executable for --target node-host (default: found on PATH)
   --cases DIR              cases directory (default: <repo>/conformance/cases)
   --site DIR               fixture site (default: <repo>/conformance/fixtures/site)
   --filter SUBSTR          run only cases whose name contains SUBSTR (repeatable: any matches)
@@ -74,6 +82,8 @@ enum TargetArg {
     /// The application's cases on a wasi:http host, compared with native.
     Serve,
     Addr(String),
+    EngineHost,
+    NodeHost,
 }
 
 #[derive(Debug)]
@@ -83,6 +93,8 @@ struct Args {
     wasm: Option<PathBuf>,
     wasmtime: Option<PathBuf>,
     http_wasm: Option<PathBuf>,
+    engine_host: Option<PathBuf>,
+    node: Option<PathBuf>,
     cases: Option<PathBuf>,
     site: Option<PathBuf>,
     filters: Vec<String>,
@@ -122,6 +134,8 @@ fn parse_args(argv: Vec<String>) -> Result<Option<Args>, String> {
         wasm: None,
         wasmtime: None,
         http_wasm: None,
+        engine_host: None,
+        node: None,
         cases: None,
         site: None,
         filters: Vec::new(),
@@ -161,11 +175,13 @@ fn parse_args(argv: Vec<String>) -> Result<Option<Args>, String> {
                     "wasm" => TargetArg::Wasm,
                     "all" => TargetArg::All,
                     "serve" => TargetArg::Serve,
+                    "engine-host" => TargetArg::EngineHost,
+                    "node-host" => TargetArg::NodeHost,
                     _ => match v.strip_prefix("addr=") {
                         Some(addr) => TargetArg::Addr(addr.to_string()),
                         None => {
                             return Err(format!(
-                                "unknown target {v:?} (native, wasm, all, serve, addr=HOST:PORT)"
+                                "unknown target {v:?} (native, wasm, all, serve, engine-host, node-host, addr=HOST:PORT)"
                             ))
                         }
                     },
@@ -175,6 +191,8 @@ fn parse_args(argv: Vec<String>) -> Result<Option<Args>, String> {
             "--wasm" => a.wasm = Some(value("--wasm")?.into()),
             "--wasmtime" => a.wasmtime = Some(value("--wasmtime")?.into()),
             "--http-wasm" => a.http_wasm = Some(value("--http-wasm")?.into()),
+            "--engine-host" => a.engine_host = Some(value("--engine-host")?.into()),
+            "--node" => a.node = Some(value("--node")?.into()),
             "--cases" => a.cases = Some(value("--cases")?.into()),
             "--site" => a.site = Some(value("--site")?.into()),
             "--filter" => a.filters.push(value("--filter")?),
@@ -208,8 +226,13 @@ fn parse_args(argv: Vec<String>) -> Result<Option<Args>, String> {
             return Err(format!("{flag} takes no value"));
         }
     }
-    if a.bless && matches!(a.target, TargetArg::All | TargetArg::Serve) {
-        return Err("--bless needs a single target (native, wasm or addr=...)".into());
+    if a.bless
+        && matches!(
+            a.target,
+            TargetArg::All | TargetArg::Serve | TargetArg::EngineHost | TargetArg::NodeHost
+        )
+    {
+        return Err("--bless needs one of weft's own builds (native, wasm or addr=...)".into());
     }
     if a.target == TargetArg::Serve && a.fuzz.is_some() {
         return Err("--fuzz tests weft's own HTTP parsing: not with --target serve".into());
@@ -355,6 +378,9 @@ fn run(mut args: Args) -> Result<i32, String> {
     }
     if let Some(q) = args.quiet {
         timing.quiet = q;
+    }
+    if matches!(args.target, TargetArg::EngineHost | TargetArg::NodeHost) {
+        timing.dropped_fields = weft_conformance::run::ENGINE_HOST_DROPPED;
     }
     let settings = Settings {
         timing,
@@ -524,6 +550,24 @@ fn target_specs(
                 specs.push(ProcessSpec::wasm(
                     args.wasmtime.as_deref(),
                     &wasm,
+                    &site,
+                    &root,
+                    st,
+                )?);
+            }
+            if *t == TargetArg::EngineHost {
+                let host = absolute(
+                    args.engine_host
+                        .clone()
+                        .unwrap_or_else(|| root.join("target/release/weft-host")),
+                );
+                let st = args.startup_timeout.unwrap_or(Duration::from_secs(60));
+                specs.push(ProcessSpec::engine_host(&host, &site, &root, st)?);
+            }
+            if *t == TargetArg::NodeHost {
+                let st = args.startup_timeout.unwrap_or(Duration::from_secs(60));
+                specs.push(ProcessSpec::node_host(
+                    args.node.as_deref(),
                     &site,
                     &root,
                     st,

@@ -406,6 +406,13 @@ fn status_line_at(b: &[u8]) -> bool {
 /// kept as sent; the rest of the line up to its `\r\n` (or `\n`) becomes
 /// `<date>`. An unfinished last line is left alone.
 pub fn normalize_dates(data: &[u8]) -> Vec<u8> {
+    normalize(data, &[])
+}
+
+/// [`normalize_dates`], and in the same header sections every field line whose name (any
+/// case) is in `dropped` is removed: the comparison rule of a target whose application adds
+/// other fields than weft's (`Timing::dropped_fields`, documented in conformance/README.md).
+pub fn normalize(data: &[u8], dropped: &[&str]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len());
     let mut i = 0;
     while i < data.len() {
@@ -432,7 +439,16 @@ pub fn normalize_dates(data: &[u8]) -> Vec<u8> {
                 out.extend_from_slice(line);
                 break;
             }
-            if !first && content.len() >= 5 && content[..5].eq_ignore_ascii_case(b"date:") {
+            let name_end = content.iter().position(|&b| b == b':');
+            let is_dropped = !first
+                && name_end.is_some_and(|end| {
+                    dropped
+                        .iter()
+                        .any(|d| d.as_bytes().eq_ignore_ascii_case(&content[..end]))
+                });
+            if is_dropped {
+                // Left out, line end included.
+            } else if !first && content.len() >= 5 && content[..5].eq_ignore_ascii_case(b"date:") {
                 let blanks = content[5..]
                     .iter()
                     .take_while(|c| **c == b' ' || **c == b'\t')
@@ -622,6 +638,13 @@ mod tests {
         assert_eq!(
             normalize_dates(b"HTTP/1.1 200 OK\r\nDate: Sun, 06"),
             b"HTTP/1.1 200 OK\r\nDate: Sun, 06".to_vec()
+        );
+        // Dropped fields go, line end included, only inside header sections.
+        let s = b"HTTP/1.1 200 OK\r\nServer: weft\r\nDate: x\r\nvary: Origin\r\nContent-Length: 13\r\n\r\nServer: body\r\n";
+        assert_eq!(
+            normalize(s, &["Server", "Vary"]),
+            b"HTTP/1.1 200 OK\r\nDate: <date>\r\nContent-Length: 13\r\n\r\nServer: body\r\n"
+                .to_vec()
         );
         // A status line right after a body without a newline is still found.
         let s = b"{}HTTP/1.1 200 OK\r\ndate: x\r\n\r\n";

@@ -12,7 +12,7 @@ use crate::case::{Case, Check, ConnExpect, Expectation, Mode, Step, When};
 use crate::decode::{check_flushed_lines, decode, Coding};
 use crate::diff;
 use crate::escape::escape_bytes;
-use crate::response::{normalize_dates, parse_responses, Response, Tail};
+use crate::response::{normalize, parse_responses, Response, Tail};
 
 /// Harness-wide timing settings; cases may override timeout and quiet.
 #[derive(Clone, Copy, Debug)]
@@ -22,7 +22,28 @@ pub struct Timing {
     /// Silence that ends reading once the expectation is met.
     pub quiet: Duration,
     pub connect: Duration,
+    /// Header fields left out of exact comparisons, in what the target sent and in the
+    /// cases' `expect:` alike (empty for weft's own builds; see `ENGINE_HOST_DROPPED`).
+    pub dropped_fields: &'static [&'static str],
 }
+
+/// The one comparison rule for the engine host (`--target engine-host`): it runs weft's
+/// protocol engine under its own, smaller application, so the fields weft's application
+/// layer adds itself (the security-header and CORS middleware, the static file service's
+/// validators and caching fields) are not compared. Everything the engine writes (status
+/// line, `Date`, framing, `Connection`, the WebSocket handshake fields, error responses) and
+/// the route's own fields (`Content-Type`, `Allow`, `Location`) are.
+pub const ENGINE_HOST_DROPPED: &[&str] = &[
+    "Server",
+    "X-Content-Type-Options",
+    "X-Frame-Options",
+    "Vary",
+    "Last-Modified",
+    "ETag",
+    "Cache-Control",
+    "Accept-Ranges",
+    "Access-Control-Allow-Origin",
+];
 
 impl Default for Timing {
     fn default() -> Self {
@@ -30,6 +51,7 @@ impl Default for Timing {
             timeout: Duration::from_secs(3),
             quiet: Duration::from_millis(100),
             connect: Duration::from_secs(2),
+            dropped_fields: &[],
         }
     }
 }
@@ -212,11 +234,12 @@ fn settled(
     normalized_expected: &[u8],
     raw: &[u8],
     methods: &[String],
+    dropped: &[&str],
 ) -> bool {
     match expect {
         Expectation::None => true,
         Expectation::Exact(_) => {
-            let got = normalize_dates(raw);
+            let got = normalize(raw, dropped);
             !(got.len() < normalized_expected.len() && normalized_expected.starts_with(&got))
         }
         Expectation::Assert { count, .. } => {
@@ -294,14 +317,20 @@ pub fn run_mode(
     // Read phase.
     let methods = case.request_methods();
     let normalized_expected = match &case.expect {
-        Expectation::Exact(b) => normalize_dates(b),
+        Expectation::Exact(b) => normalize(b, timing.dropped_fields),
         _ => Vec::new(),
     };
     let sent_done = Instant::now();
     let deadline = sent_done + timeout;
     let mut raw = Vec::new();
     let mut last_data = sent_done;
-    let mut is_settled = settled(&case.expect, &normalized_expected, &raw, &methods);
+    let mut is_settled = settled(
+        &case.expect,
+        &normalized_expected,
+        &raw,
+        &methods,
+        timing.dropped_fields,
+    );
     let end = if aborted {
         // Nothing more to read: keep what arrived before the reset, and
         // whether the server had closed first.
@@ -332,7 +361,13 @@ pub fn run_mode(
                 Ok(Event::Data(d, at)) => {
                     raw.extend_from_slice(&d);
                     last_data = at;
-                    is_settled = settled(&case.expect, &normalized_expected, &raw, &methods);
+                    is_settled = settled(
+                        &case.expect,
+                        &normalized_expected,
+                        &raw,
+                        &methods,
+                        timing.dropped_fields,
+                    );
                 }
                 Ok(Event::Eof) | Err(mpsc::RecvTimeoutError::Disconnected) => break End::Eof,
                 Ok(Event::Reset) => break End::Reset,
@@ -347,7 +382,7 @@ pub fn run_mode(
     if let Some(r) = reader_thread {
         let _ = r.join();
     }
-    let normalized = normalize_dates(&raw);
+    let normalized = normalize(&raw, timing.dropped_fields);
     Ok(Transcript {
         raw,
         normalized,
@@ -551,7 +586,7 @@ pub fn evaluate(case: &Case, t: &Transcript, timing: &Timing) -> Vec<String> {
     match &case.expect {
         Expectation::None => {}
         Expectation::Exact(expected) => {
-            let expected = normalize_dates(expected);
+            let expected = normalize(expected, timing.dropped_fields);
             if t.normalized != expected {
                 fails.push(format!(
                     "response bytes differ\n{}",

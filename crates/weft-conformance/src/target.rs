@@ -186,6 +186,82 @@ impl ProcessSpec {
         })
     }
 
+    /// `weft-host --root SITE --listen 127.0.0.1:0` plus the timeouts and the WebSocket
+    /// settings of `serve_args`: weft's protocol engine as a component under the Rust host
+    /// (crates/weft-host), compared with the rule of `run::ENGINE_HOST_DROPPED`.
+    pub fn engine_host(
+        host: &Path,
+        site: &Path,
+        root: &Path,
+        startup_timeout: Duration,
+    ) -> Result<ProcessSpec, String> {
+        if !host.is_file() {
+            return Err(format!(
+                "engine-host target: weft-host not found at {} (build it with `cargo build --release -p weft-host`, or pass --engine-host PATH)",
+                host.display()
+            ));
+        }
+        check_site(site)?;
+        let mut args: Vec<OsString> = vec![
+            "--engine".into(),
+            root.join("target")
+                .join("weft-engine.wasm")
+                .into_os_string(),
+        ];
+        args.extend(engine_host_args(site));
+        Ok(ProcessSpec {
+            label: "engine-host".into(),
+            program: host.to_path_buf(),
+            args,
+            cwd: root.to_path_buf(),
+            log: root.join("target").join("conformance-engine-host.log"),
+            startup_timeout,
+            listen_line: ListenLine::WeftStdout,
+        })
+    }
+
+    /// `node js/weft-engine/bin/weft-node.js` with the arguments of `engine_host`: the same
+    /// engine component transpiled by jco (`scripts/build-engine --js`) under the Node host,
+    /// compared by the same rule.
+    pub fn node_host(
+        node: Option<&Path>,
+        site: &Path,
+        root: &Path,
+        startup_timeout: Duration,
+    ) -> Result<ProcessSpec, String> {
+        let node = match node {
+            Some(p) if p.is_file() => p.to_path_buf(),
+            Some(p) => {
+                return Err(format!(
+                    "node-host target: node not found at {}",
+                    p.display()
+                ))
+            }
+            None => find_in_path("node").ok_or(
+                "node-host target: `node` is not on PATH (Node 18 or later; or pass --node PATH)",
+            )?,
+        };
+        let script = root.join("js/weft-engine/bin/weft-node.js");
+        if !root.join("js/weft-engine/engine/weft-engine.js").is_file() {
+            return Err(
+                "node-host target: the engine's JavaScript bindings are not built (run `scripts/build-engine --js`)"
+                    .into(),
+            );
+        }
+        check_site(site)?;
+        let mut args: Vec<OsString> = vec![script.into_os_string()];
+        args.extend(engine_host_args(site));
+        Ok(ProcessSpec {
+            label: "node-host".into(),
+            program: node,
+            args,
+            cwd: root.to_path_buf(),
+            log: root.join("target").join("conformance-node-host.log"),
+            startup_timeout,
+            listen_line: ListenLine::WeftStdout,
+        })
+    }
+
     /// `wasmtime serve -Scli --addr 127.0.0.1:0 --dir SITE::/site --env WEFT_ROOT=/site
     /// --env WEFT_CORS_ORIGIN=http://allowed.example weft_http_fs.wasm`: the application
     /// with the options of `serve_args` that reach it.
@@ -240,6 +316,21 @@ fn find_wasmtime(given: Option<&Path>, target: &str) -> Result<PathBuf, String> 
             format!("{target} target: `wasmtime` is not on PATH (install wasmtime, e.g. `cargo install wasmtime-cli`, or pass --wasmtime PATH)")
         }),
     }
+}
+
+/// `--root SITE` and weft serve's flags after `serve SITE`, less `--workers 1` (the engine
+/// hosts are one thread) and the CORS origin (they have no CORS middleware).
+fn engine_host_args(site: &Path) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec!["--root".into(), site.as_os_str().to_owned()];
+    let mut rest = serve_args(OsString::new()).into_iter().skip(2);
+    while let Some(flag) = rest.next() {
+        let value = rest.next();
+        if flag != "--workers" && flag != "--cors-origin" {
+            args.push(flag);
+            args.extend(value);
+        }
+    }
+    args
 }
 
 fn serve_args(site: OsString) -> Vec<OsString> {

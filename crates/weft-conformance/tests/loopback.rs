@@ -55,6 +55,7 @@ fn timing() -> Timing {
         timeout: Duration::from_millis(800),
         quiet: Duration::from_millis(50),
         connect: Duration::from_secs(1),
+        dropped_fields: &[],
     }
 }
 

@@ -1,7 +1,7 @@
 //! The sending side of a WebSocket session, lent out with each received event so that a
 //! handler can answer while it holds the message (which the receiving side owns).
 
-use std::time::Instant;
+use crate::clock::Instant;
 
 use super::deflate::{Compressor, MIN_COMPRESSED_LEN};
 use super::error::{CloseCode, WsSendError};
