@@ -318,10 +318,15 @@ impl Server {
                 }
                 return Err(e.into());
             }
+            // Interrupts first, wherever the waker is in the batch: an interrupt asked for
+            // before some input arrived applies to that input.
+            if events.iter().any(|ev| ev.token() == WAKER) {
+                self.take_interrupts();
+            }
             for ev in events.iter() {
                 match ev.token() {
                     LISTENER => self.accept_all(),
-                    WAKER => self.take_interrupts(),
+                    WAKER => {}
                     Token(i) => {
                         if let Some(Some(c)) = self.conns.get_mut(i) {
                             c.readable |= ev.is_readable() || ev.is_read_closed() || ev.is_error();
@@ -827,14 +832,7 @@ impl Turn<'_> {
                 Event::End(_) => {
                     self.conn.body_open = false;
                     if let Some(Responder::Echo { .. }) = self.conn.responder {
-                        self.echo_head(r)?;
-                        let _ = http!(self.inst).call_send_end(
-                            &mut self.inst.store,
-                            r,
-                            &[],
-                            self.now.instant,
-                        )?;
-                        self.conn.responder = None;
+                        self.end_echo(r)?;
                     }
                 }
                 Event::Closed => {
@@ -851,6 +849,14 @@ impl Turn<'_> {
             progressed = true;
         }
         Ok(progressed)
+    }
+
+    /// The request body has ended: the echo's head if not yet sent, then its end.
+    fn end_echo(&mut self, r: ResourceAny) -> Step<()> {
+        self.echo_head(r)?;
+        let _ = http!(self.inst).call_send_end(&mut self.inst.store, r, &[], self.now.instant)?;
+        self.conn.responder = None;
+        Ok(())
     }
 
     fn echo_head(&mut self, r: ResourceAny) -> Step<()> {
@@ -916,14 +922,7 @@ impl Turn<'_> {
                 });
                 if !self.conn.body_open {
                     // No body to wait for: the whole (empty) answer now.
-                    self.echo_head(r)?;
-                    let _ = http!(self.inst).call_send_end(
-                        &mut self.inst.store,
-                        r,
-                        &[],
-                        self.now.instant,
-                    )?;
-                    self.conn.responder = None;
+                    self.end_echo(r)?;
                 }
             }
             Answer::Sheep(sheep) => {
