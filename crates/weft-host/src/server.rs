@@ -575,27 +575,39 @@ impl Server {
         }
     }
 
-    /// Closes a connection and drops its engine resource.
-    fn close(&mut self, token: usize) {
-        let Some(conn) = self.conns.get_mut(token).and_then(Option::take) else {
-            return;
-        };
+    /// Takes a connection out of the loop: its slot, its timer, its chat room and its poll
+    /// registration. The socket closes when the returned value is dropped.
+    fn detach(&mut self, token: usize) -> Option<Conn> {
+        let mut conn = self.conns.get_mut(token).and_then(Option::take)?;
         self.free.push(token);
         if let Some(at) = conn.scheduled {
             self.timers.remove(&(at, token));
         }
         self.leave(token, conn.chat.as_ref());
-        let mut stream = conn.stream;
-        let _ = self.poll.registry().deregister(&mut stream);
+        let _ = self.poll.registry().deregister(&mut conn.stream);
+        Some(conn)
+    }
+
+    /// Closes a connection and drops its engine resource.
+    fn close(&mut self, token: usize) {
+        let Some(conn) = self.detach(token) else {
+            return;
+        };
+        let Conn {
+            inst: slot,
+            proto,
+            stream,
+            ..
+        } = conn;
         drop(stream);
-        let Some(Some(inst)) = self.instances.get_mut(conn.inst) else {
+        let Some(Some(inst)) = self.instances.get_mut(slot) else {
             return;
         };
         inst.conns = inst.conns.saturating_sub(1);
-        if let Some(Proto::Http(r) | Proto::Ws(r)) = conn.proto {
+        if let Some(Proto::Http(r) | Proto::Ws(r)) = proto {
             inst.start_turn();
             if let Err(e) = r.resource_drop(&mut inst.store) {
-                self.trap(conn.inst, e);
+                self.trap(slot, e);
             }
         }
     }
@@ -635,15 +647,8 @@ impl Server {
             traps.push(format!("{err:?}"));
         }
         for token in victims {
-            if let Some(conn) = self.conns.get_mut(token).and_then(Option::take) {
-                self.free.push(token);
-                if let Some(at) = conn.scheduled {
-                    self.timers.remove(&(at, token));
-                }
-                self.leave(token, conn.chat.as_ref());
-                let mut stream = conn.stream;
-                let _ = self.poll.registry().deregister(&mut stream);
-            }
+            // The instance is gone, and its resources with it: only the sockets close.
+            drop(self.detach(token));
         }
     }
 }
