@@ -56,6 +56,9 @@ function payload(err) {
   throw err;
 }
 
+/** The engine's WebSocket session defaults (a constant: asked once). */
+const WS_DEFAULTS = websocket.defaultSessionConfig();
+
 /** Output the engine may hold before the application stops being fed body data or messages. */
 const HIGH_WATER = 64 * 1024;
 /** Largest slice taken from the engine's output per write. */
@@ -209,7 +212,7 @@ class Response {
         return false;
       }
     }
-    const config = websocket.defaultSessionConfig();
+    const config = { ...WS_DEFAULTS };
     for (const key of ['maxMessage', 'maxFrame', 'pingTimeout', 'closeTimeout', 'sendTimeout']) {
       if (options[key] !== undefined) config[key] = BigInt(options[key]);
     }
@@ -241,7 +244,7 @@ class Session {
   /** Bytes sent but not yet taken by the peer: the engine's output and the socket's buffer. */
   backlog() {
     if (this.conn.finished) return 0;
-    return Number(this.engine.status().pendingTransmit) + this.conn.socket.writableLength;
+    return Number(this.engine.pendingTransmit()) + this.conn.socket.writableLength;
   }
   close(code = 1000, reason = '') {
     if (this.conn.finished) return;
@@ -292,7 +295,7 @@ class Connection {
   writable() {
     if (this.socket.writableNeedDrain || this.finished) return false;
     const e = this.session ? this.session.engine : this.engine;
-    return e.status().pendingTransmit < HIGH_WATER;
+    return e.pendingTransmit() < HIGH_WATER;
   }
 
   /** Runs `pump` soon (after the application's current call returns); nothing when a pump is

@@ -375,6 +375,12 @@ pub struct Case {
 }
 
 impl Case {
+    /// The case's group: its directory below the cases directory (`request-line`, ...), which
+    /// the RFC profile calls its category.
+    pub fn group(&self) -> &str {
+        self.name.split('/').next().unwrap_or("")
+    }
+
     /// True when the client resets the connection (a `reset` step).
     pub fn has_reset(&self) -> bool {
         self.steps.contains(&Step::Reset)

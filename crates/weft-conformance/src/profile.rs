@@ -31,11 +31,6 @@ pub struct Offer {
 /// The smallest fixture file the range cases can use (they ask for bytes up to 99).
 pub const MIN_FILE_LEN: usize = 100;
 
-/// The category of a profile case: its name up to the `/`.
-pub fn category(case: &Case) -> &str {
-    case.name.split('/').next().unwrap_or("")
-}
-
 /// The id of a profile case: its name after the `/`.
 pub fn id(case: &Case) -> &str {
     case.name.split_once('/').map_or("", |(_, id)| id)
@@ -411,7 +406,7 @@ pub fn graded<'a>(cases: &'a [Case], results: &[CaseResult]) -> Vec<Graded<'a>> 
 pub fn tallies(g: &[Graded<'_>]) -> Vec<(String, Tally)> {
     let mut out: Vec<(String, Tally)> = Vec::new();
     for x in g {
-        let cat = category(x.case);
+        let cat = x.case.group();
         match out.iter_mut().find(|(c, _)| c == cat) {
             Some((_, t)) => t.add(x.grade),
             None => {
@@ -469,7 +464,7 @@ pub fn json_report(server: &str, secs: f64, g: &[Graded<'_>]) -> String {
             out,
             "    {{\"id\": {}, \"category\": {}, \"rfc\": {}, \"section\": {}, \"level\": {}, \"reason\": {}, \"result\": {}, \"detail\": {}}}{}",
             json_str(id(x.case)),
-            json_str(category(x.case)),
+            json_str(x.case.group()),
             q.map_or(0, |q| q.spec),
             json_str(q.map_or("", |q| q.section.as_str())),
             json_str(&q.map_or(String::new(), |q| q.level.to_string())),
@@ -502,7 +497,7 @@ pub fn junit_report(server: &str, g: &[Graded<'_>]) -> String {
             tally.fail,
             tally.skip
         );
-        for x in g.iter().filter(|x| category(x.case) == cat) {
+        for x in g.iter().filter(|x| x.case.group() == cat) {
             let q = x.case.rfc.as_ref();
             let _ = write!(
                 out,
@@ -564,7 +559,7 @@ pub fn catalogue(cases: &[Case]) -> String {
     // Per category: counts per level, and which needs its cases have (with how many).
     let mut counts: Vec<(String, [usize; 3], String)> = Vec::new();
     for c in cases {
-        let cat = category(c).to_string();
+        let cat = c.group().to_string();
         let lvl = c.rfc.as_ref().map_or(0, |q| q.level as usize);
         match counts.iter_mut().find(|(k, _, _)| *k == cat) {
             Some((_, n, _)) => n[lvl] += 1,
@@ -581,7 +576,7 @@ pub fn catalogue(cases: &[Case]) -> String {
         for need in ["file", "ws"] {
             let with = cases
                 .iter()
-                .filter(|c| category(c) == cat && c.needs.iter().any(|x| x == need))
+                .filter(|c| c.group() == cat && c.needs.iter().any(|x| x == need))
                 .count();
             if with == total {
                 parts.push(need.to_string());
@@ -620,7 +615,7 @@ pub fn catalogue(cases: &[Case]) -> String {
             out,
             "## {cat}\n\n| id | section | level | reason |\n| --- | --- | --- | --- |"
         );
-        for c in cases.iter().filter(|c| category(c) == cat) {
+        for c in cases.iter().filter(|c| c.group() == cat) {
             let q = c.rfc.as_ref();
             let _ = writeln!(
                 out,

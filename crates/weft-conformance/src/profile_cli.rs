@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use weft_conformance::case::Case;
 use weft_conformance::profile::{
-    catalogue, category, graded, id, json_report, junit_report, list_line, load_profile, Grade,
-    Offer, Tally, MIN_FILE_LEN,
+    catalogue, graded, id, json_report, junit_report, list_line, load_profile, Grade, Offer, Tally,
+    MIN_FILE_LEN,
 };
 use weft_conformance::run::Timing;
 use weft_conformance::suite::{run_suite, CaseResult, Settings};
@@ -135,7 +135,7 @@ pub fn run_profile(args: Args) -> Result<i32, String> {
     let by_name = !p.categories.is_empty() || !p.cases.is_empty();
     cases.retain(|c| {
         (!by_name
-            || p.categories.iter().any(|x| x == category(c))
+            || p.categories.iter().any(|x| x == c.group())
             || p.cases.iter().any(|x| x == id(c) || *x == c.name))
             && (args.filters.is_empty() || args.filters.iter().any(|f| c.name.contains(f.as_str())))
     });
@@ -216,11 +216,11 @@ pub fn run_profile(args: Args) -> Result<i32, String> {
         // Category by category, so that each summary line shows as it ends.
         let mut start = 0;
         while start < cases.len() {
-            let cat = category(&cases[start]).to_string();
+            let cat = cases[start].group().to_string();
             let end = start
                 + cases[start..]
                     .iter()
-                    .take_while(|c| category(c) == cat)
+                    .take_while(|c| c.group() == cat)
                     .count();
             let r = run_suite(t.as_mut(), &mut cases[start..end], &settings);
             let mut tally = Tally::default();

@@ -142,7 +142,7 @@ fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
-fn trim_ows(b: &[u8]) -> &[u8] {
+pub(crate) fn trim_ows(b: &[u8]) -> &[u8] {
     let start = b
         .iter()
         .position(|c| *c != b' ' && *c != b'\t')

@@ -12,7 +12,7 @@ use crate::case::{Case, Check, ConnExpect, Expectation, Mode, Step, When};
 use crate::decode::{check_flushed_lines, decode, Coding};
 use crate::diff;
 use crate::escape::escape_bytes;
-use crate::response::{normalize, parse_responses, Response, Tail};
+use crate::response::{normalize, parse_responses, trim_ows, Response, Tail};
 
 /// Harness-wide timing settings; cases may override timeout and quiet.
 #[derive(Clone, Copy, Debug)]
@@ -420,18 +420,6 @@ fn describe_end(t: &Transcript) -> String {
     s
 }
 
-fn trim(b: &[u8]) -> &[u8] {
-    let start = b
-        .iter()
-        .position(|c| !matches!(c, b' ' | b'\t'))
-        .unwrap_or(b.len());
-    let end = b
-        .iter()
-        .rposition(|c| !matches!(c, b' ' | b'\t'))
-        .map_or(start, |p| p + 1);
-    &b[start..end]
-}
-
 /// The body of `resp` with its content coding removed.
 fn decoded(resp: &Response) -> Result<Vec<u8>, String> {
     let coding = Coding::from_field(&resp.header_values("content-encoding"))?;
@@ -460,7 +448,7 @@ fn check_response(n: usize, resp: &Response, check: &Check) -> Option<String> {
                 // An element is compared without its parameters (`; ...`).
                 v.split(|b| *b == b',').any(|e| {
                     let e = e.split(|b| *b == b';').next().unwrap_or(e);
-                    trim(e).eq_ignore_ascii_case(token.as_bytes())
+                    trim_ows(e).eq_ignore_ascii_case(token.as_bytes())
                 })
             });
             (!found).then(|| {
@@ -685,7 +673,7 @@ pub fn evaluate(case: &Case, t: &Transcript, timing: &Timing) -> Vec<String> {
             let announced = parsed.responses.last().is_some_and(|r| {
                 r.header_values("connection").iter().any(|v| {
                     v.split(|b| *b == b',')
-                        .any(|e| trim(e).eq_ignore_ascii_case(b"close"))
+                        .any(|e| trim_ows(e).eq_ignore_ascii_case(b"close"))
                 })
             });
             if !announced {

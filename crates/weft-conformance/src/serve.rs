@@ -50,14 +50,9 @@ pub const HOST_OWNED_FIELDS: &[&str] = &[
     "keep-alive",
 ];
 
-/// The group of a case: its directory below `conformance/cases`.
-pub fn group(case: &Case) -> &str {
-    case.name.split('/').next().unwrap_or("")
-}
-
 /// Whether the case is about what the application decides (see the module's rule).
 pub fn applicable(case: &Case) -> bool {
-    APPLICATION_GROUPS.contains(&group(case)) && host_rule(case).is_none()
+    APPLICATION_GROUPS.contains(&case.group()) && host_rule(case).is_none()
 }
 
 /// Why a case of an application group is still the host's, if it is.
@@ -78,10 +73,10 @@ pub fn not_applicable(cases: &[Case]) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
     for case in cases.iter().filter(|c| !applicable(c)) {
         let key = match host_rule(case) {
-            Some(rule) if APPLICATION_GROUPS.contains(&group(case)) => {
-                format!("{} ({rule})", group(case))
+            Some(rule) if APPLICATION_GROUPS.contains(&case.group()) => {
+                format!("{} ({rule})", case.group())
             }
-            _ => group(case).to_string(),
+            _ => case.group().to_string(),
         };
         *counts.entry(key).or_insert(0) += 1;
     }

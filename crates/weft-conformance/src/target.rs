@@ -275,7 +275,7 @@ impl ProcessSpec {
         let wasmtime = find_wasmtime(wasmtime, "serve")?;
         if !component.is_file() {
             return Err(format!(
-                "serve target: component not found at {} (build it with `scripts/build-http`, or pass --http-wasm PATH)",
+                "serve target: component not found at {} (build it with `cargo build --release --target wasm32-wasip2 -p weft-http-fs`, or pass --http-wasm PATH)",
                 component.display()
             ));
         }
@@ -318,29 +318,33 @@ fn find_wasmtime(given: Option<&Path>, target: &str) -> Result<PathBuf, String> 
     }
 }
 
-/// `--root SITE` and weft serve's flags after `serve SITE`, less `--workers 1` (the engine
-/// hosts are one thread) and the CORS origin (they have no CORS middleware).
+/// `--root SITE` and the flags every server under test shares (`common_args`): the engine
+/// hosts are one thread (no `--workers`) and have no CORS middleware (no `--cors-origin`).
 fn engine_host_args(site: &Path) -> Vec<OsString> {
     let mut args: Vec<OsString> = vec!["--root".into(), site.as_os_str().to_owned()];
-    let mut rest = serve_args(OsString::new()).into_iter().skip(2);
-    while let Some(flag) = rest.next() {
-        let value = rest.next();
-        if flag != "--workers" && flag != "--cors-origin" {
-            args.push(flag);
-            args.extend(value);
-        }
-    }
+    args.extend(common_args());
     args
 }
 
 fn serve_args(site: OsString) -> Vec<OsString> {
-    vec![
-        "serve".into(),
-        site,
-        "--listen".into(),
-        "127.0.0.1:0".into(),
+    let mut args: Vec<OsString> = vec!["serve".into(), site];
+    args.extend(common_args());
+    args.extend([
         "--workers".into(),
         "1".into(),
+        // The one origin the CORS cases (conformance/cases/middleware/) treat as allowed;
+        // documented in conformance/README.md.
+        "--cors-origin".into(),
+        "http://allowed.example".into(),
+    ]);
+    args
+}
+
+/// `--listen`, the timeouts and the WebSocket settings: the flags of every server under test.
+fn common_args() -> Vec<OsString> {
+    vec![
+        "--listen".into(),
+        "127.0.0.1:0".into(),
         // Short timeouts so the timeout cases (conformance/cases/timeouts/) run in seconds;
         // documented in conformance/README.md.
         "--header-timeout".into(),
@@ -357,10 +361,6 @@ fn serve_args(site: OsString) -> Vec<OsString> {
         "1".into(),
         // The one origin the WebSocket origin cases accept (websocket/origin-*).
         "--ws-origin".into(),
-        "http://allowed.example".into(),
-        // The one origin the CORS cases (conformance/cases/middleware/) treat as allowed;
-        // documented in conformance/README.md.
-        "--cors-origin".into(),
         "http://allowed.example".into(),
     ]
 }

@@ -50,6 +50,6 @@ pub use error::{Error, SendError};
 pub use head::{parse_request_head, Framing, Method, RequestHead, Version};
 pub use headers::{Header, HeaderIter, Headers};
 pub use limits::Limits;
-pub use response::{reason_phrase, valid_header, BodyKind, Response};
+pub use response::{check_response_field, reason_phrase, BodyKind, Response};
 /// RFC 9110 section 5.6 grammar helpers, shared with the application layer.
 pub use syntax::{is_ows, is_token, trim_ows};

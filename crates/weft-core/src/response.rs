@@ -1,5 +1,6 @@
 //! Response heads: validated and serialised; framing chosen by the core.
 
+use crate::error::SendError;
 use crate::syntax::{field_value_len, is_token};
 
 /// How the response body is delimited, as the application declares it. The core turns it into
@@ -129,8 +130,21 @@ pub(crate) fn push_hex(out: &mut Vec<u8>, n: u64) {
 }
 
 /// Is this header line safe to emit? Token name; value free of CR, LF, NUL and other CTLs.
-pub fn valid_header(name: &str, value: &[u8]) -> bool {
+pub(crate) fn valid_header(name: &str, value: &[u8]) -> bool {
     is_token(name.as_bytes()) && field_value_len(value) == value.len()
+}
+
+/// A response field as an application may give it: valid (`InvalidHeader` otherwise) and not
+/// a framing field (`Content-Length`, `Transfer-Encoding`: the sender's, `FramingHeader`).
+pub fn check_response_field(name: &str, value: &[u8]) -> Result<(), SendError> {
+    if !valid_header(name, value) {
+        return Err(SendError::InvalidHeader);
+    }
+    if name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("transfer-encoding")
+    {
+        return Err(SendError::FramingHeader);
+    }
+    Ok(())
 }
 
 /// Appends `name: value\r\n`.

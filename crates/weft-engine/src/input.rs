@@ -29,7 +29,7 @@ impl Input {
         if self.len() >= limit {
             return Err(FeedError::Full);
         }
-        if self.start > 0 && (self.start == self.buf.len() || self.start >= self.len()) {
+        if self.start > 0 && self.start >= self.len() {
             self.buf.drain(..self.start);
             self.start = 0;
         }

@@ -17,9 +17,6 @@ use crate::wit_types::{self, FeedError};
 use crate::wit_ws as wit;
 use crate::Engine;
 
-/// Input a session holds unconsumed by default before `feed` refuses more.
-const DEFAULT_MAX_BUFFERED: u64 = 64 * 1024;
-
 impl wit::Guest for Engine {
     type Session = Session;
 
@@ -156,7 +153,9 @@ fn config_out(c: &WsConfig) -> wit::SessionConfig {
         ping_timeout: duration_nanos(c.ping_timeout),
         close_timeout: duration_nanos(c.close_timeout),
         send_timeout: duration_nanos(c.send_timeout),
-        max_buffered: DEFAULT_MAX_BUFFERED,
+        // Input a session holds unconsumed before `feed` refuses more: the HTTP default,
+        // which the native server applies to WebSocket input too.
+        max_buffered: size_out(Limits::default().max_buffered),
     }
 }
 

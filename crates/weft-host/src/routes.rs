@@ -131,7 +131,7 @@ pub fn answer(config: &AppConfig, head: &Head<'_>) -> Answer {
         "PUT" | "DELETE" | "PATCH" => 0,
         _ => return text(501, b"method not implemented\n"),
     };
-    let all = GET | POST | if config.root.is_some() { GET } else { 0 };
+    let all = GET | POST;
     if head.target == "*" {
         if method == OPTIONS {
             return full(204, vec![("Allow", allow(all))], b"");

@@ -72,8 +72,6 @@ pub struct HostConfig {
     pub send_timeout: Option<Duration>,
     pub ws_ping_interval: Option<Duration>,
     pub ws_ping_timeout: Option<Duration>,
-    /// Print a line per trap and per replaced instance (always on) and per connection error.
-    pub quiet: bool,
 }
 
 impl Default for HostConfig {
@@ -90,7 +88,6 @@ impl Default for HostConfig {
             send_timeout: None,
             ws_ping_interval: None,
             ws_ping_timeout: None,
-            quiet: false,
         }
     }
 }
@@ -979,7 +976,6 @@ impl Turn<'_> {
                         &head.fields,
                         &options,
                     )?;
-                let http = self.inst.bindings.weft_engine_http().server_connection();
                 match checked {
                     Ok(hs) => {
                         let _ = http.call_send_full(
@@ -1257,32 +1253,49 @@ impl Turn<'_> {
                 self.conn.maybe_pending = false;
                 return Ok(progressed);
             }
-            let n = match self.conn.stream.write(&chunk) {
-                Ok(n) => n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    self.conn.writable = false;
-                    return Ok(progressed);
+            // The whole chunk goes out before the engine is asked for more: after a short
+            // write, the rest of this chunk is what comes next, without a second transmit.
+            let mut written = 0;
+            let mut blocked = false;
+            while written < chunk.len() {
+                match self
+                    .conn
+                    .stream
+                    .write(chunk.get(written..).unwrap_or_default())
+                {
+                    Ok(0) => return Err(Fault::Close),
+                    Ok(n) => written += n,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                        self.conn.writable = false;
+                        blocked = true;
+                        break;
+                    }
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(_) => return Err(Fault::Close),
                 }
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(_) => return Err(Fault::Close),
-            };
-            match &self.conn.proto {
-                Some(Proto::Http(r)) => http!(self.inst).call_advance_transmit(
-                    &mut self.inst.store,
-                    *r,
-                    n as u64,
-                    self.now.instant,
-                )?,
-                Some(Proto::Ws(r)) => ws!(self.inst).call_advance_transmit(
-                    &mut self.inst.store,
-                    *r,
-                    n as u64,
-                    self.now.instant,
-                )?,
-                None => {}
             }
-            progressed = true;
-            if n == chunk.len() && chunk.len() < CHUNK {
+            if written > 0 {
+                match &self.conn.proto {
+                    Some(Proto::Http(r)) => http!(self.inst).call_advance_transmit(
+                        &mut self.inst.store,
+                        *r,
+                        written as u64,
+                        self.now.instant,
+                    )?,
+                    Some(Proto::Ws(r)) => ws!(self.inst).call_advance_transmit(
+                        &mut self.inst.store,
+                        *r,
+                        written as u64,
+                        self.now.instant,
+                    )?,
+                    None => {}
+                }
+                progressed = true;
+            }
+            if blocked {
+                return Ok(progressed);
+            }
+            if chunk.len() < CHUNK {
                 self.conn.maybe_pending = false;
                 return Ok(true);
             }
@@ -1340,10 +1353,15 @@ impl Turn<'_> {
                 Ok(true)
             }
             Ok(n) => {
-                let data = self.buf.get(..n).unwrap_or_default().to_vec();
-                if !self.feed(&data)? {
-                    self.conn.unfed = data;
+                // Fed from the read buffer; copied only when the engine refuses it.
+                let buf = std::mem::take(self.buf);
+                let data = buf.get(..n).unwrap_or_default();
+                let fed = self.feed(data);
+                if matches!(fed, Ok(false)) {
+                    self.conn.unfed = data.to_vec();
                 }
+                *self.buf = buf;
+                fed?;
                 Ok(true)
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => {

@@ -113,7 +113,6 @@ impl<A: App> Exchanging<'_, A> {
             },
             Err(err) => {
                 // What the host let through and the core refuses: the core's status.
-                self.exchange.stats.status = err.status();
                 let body = format!("{err}\n");
                 let headers: [(&str, &[u8]); 1] = [("Content-Type", b"text/plain; charset=utf-8")];
                 let mut out = self.output(now);

@@ -11,7 +11,7 @@
 use std::time::Instant;
 
 use weft_app::ResponseSink;
-use weft_core::{valid_header, BodyKind, Now, Response, SendError};
+use weft_core::{check_response_field, BodyKind, Now, Response, SendError};
 
 /// A response head for the host: status and fields (the framing field included).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,9 +32,8 @@ enum State {
     Aborted,
 }
 
-/// Fields the application may not set: the host frames the response and manages its
-/// connection (`Connection: close` from the application has no meaning behind a host).
-const HOST_FRAMING: &[&str] = &["content-length", "transfer-encoding"];
+/// Fields dropped from the application's response: the host manages its connection
+/// (`Connection: close` from the application has no meaning behind a host).
 const HOST_CONNECTION: &[&str] = &["connection", "keep-alive", "proxy-connection", "upgrade"];
 
 /// The response of one exchange behind a host.
@@ -43,7 +42,9 @@ pub struct HostResponse {
     head_request: bool,
     state: State,
     head: Option<HostHead>,
+    /// Body bytes for the host; the first `sent` of them are taken already.
     queue: Vec<u8>,
+    sent: usize,
 }
 
 impl HostResponse {
@@ -54,6 +55,7 @@ impl HostResponse {
             state: State::Awaiting,
             head: None,
             queue: Vec::new(),
+            sent: 0,
         }
     }
 
@@ -64,12 +66,20 @@ impl HostResponse {
 
     /// Body bytes waiting for the host.
     pub fn pending(&self) -> &[u8] {
-        &self.queue
+        self.queue.get(self.sent..).unwrap_or_default()
     }
 
-    /// The host took `n` of the pending bytes.
+    /// The host took `n` of the pending bytes. The taken front is dropped once it is at least
+    /// half the queue (not on every write: each drop moves what is left).
     pub fn consume(&mut self, n: usize) {
-        self.queue.drain(..n.min(self.queue.len()));
+        self.sent = (self.sent + n).min(self.queue.len());
+        if self.sent == self.queue.len() {
+            self.queue.clear();
+            self.sent = 0;
+        } else if self.sent * 2 >= self.queue.len() {
+            self.queue.drain(..self.sent);
+            self.sent = 0;
+        }
     }
 
     /// Whether the response is complete (every byte may not have been taken yet).
@@ -104,12 +114,7 @@ impl HostResponse {
         }
         let mut fields = Vec::with_capacity(response.headers.len() + 1);
         for &(name, value) in response.headers {
-            if !valid_header(name, value) {
-                return Err(SendError::InvalidHeader);
-            }
-            if HOST_FRAMING.iter().any(|n| name.eq_ignore_ascii_case(n)) {
-                return Err(SendError::FramingHeader);
-            }
+            check_response_field(name, value)?;
             if HOST_CONNECTION.iter().any(|n| name.eq_ignore_ascii_case(n)) {
                 continue;
             }
@@ -153,7 +158,7 @@ impl HostResponse {
 
     fn end(&mut self) -> Result<(), SendError> {
         match self.state {
-            State::Body { remaining } if remaining.unwrap_or(0) == 0 || self.head_request => {
+            State::Body { remaining } if remaining.unwrap_or(0) == 0 => {
                 self.state = State::Ended;
                 Ok(())
             }
@@ -211,7 +216,7 @@ impl ResponseSink for HostResponse {
     }
 
     fn queued(&self) -> usize {
-        self.queue.len()
+        self.queue.len() - self.sent
     }
 
     fn upgrades(&self) -> bool {

@@ -216,7 +216,7 @@ fn is_blank(c: &u8) -> bool {
     *c == b' ' || *c == b'\t'
 }
 
-fn trim_blank_start(b: &[u8]) -> &[u8] {
+pub(super) fn trim_blank_start(b: &[u8]) -> &[u8] {
     let start = b.iter().position(|c| !is_blank(c)).unwrap_or(b.len());
     &b[start..]
 }

@@ -19,21 +19,14 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::directive::{
-    header_name, lines, parse_header_check, unescape_continuation, Directive, Line, Loc,
+    header_name, lines, parse_header_check, trim_blank_start, unescape_continuation, Directive,
+    Line, Loc,
 };
 use super::{
     Assertion, Case, Check, ConnExpect, Expectation, FileSpan, Mode, ParseError, Requirement,
     StatusPattern, Step, When, WsExpect, DEFAULT_MODES,
 };
 use crate::ws;
-
-fn trim_start(b: &[u8]) -> &[u8] {
-    let at = b
-        .iter()
-        .position(|c| *c != b' ' && *c != b'\t')
-        .unwrap_or(b.len());
-    &b[at..]
-}
 
 /// Parses the text of a case file. `name` and `path` are only recorded (and
 /// `path` names the file in errors).
@@ -411,7 +404,8 @@ impl CaseBuilder {
             .and_then(|n| n.parse().ok())
             .filter(|n| *n >= 1 && *n <= 1 << 24)
             .ok_or_else(|| d.value_err("want 'N PAYLOAD' with 1 <= N <= 16777216"))?;
-        let unit = d.at(crate::escape::unescape(trim_start(&text[sp..])).map_err(|(_, m)| m))?;
+        let unit =
+            d.at(crate::escape::unescape(trim_blank_start(&text[sp..])).map_err(|(_, m)| m))?;
         if unit.is_empty() {
             return Err(d.value_err("empty payload"));
         }

@@ -7,7 +7,9 @@ use super::{Connection, Encoder, WriteState};
 use crate::date::Now;
 use crate::error::SendError;
 use crate::head::{connection_has_close, Framing, Version};
-use crate::response::{push_decimal, push_header, push_hex, push_status_line, valid_header};
+use crate::response::{
+    check_response_field, push_decimal, push_header, push_hex, push_status_line, valid_header,
+};
 use crate::{BodyKind, Response};
 
 impl Connection {
@@ -57,14 +59,7 @@ impl Connection {
         // the connection closes after this response (RFC 9110 section 10.1.1 asks to say so).
         let mut close = !self.keep_alive || self.continue_pending;
         for &(name, value) in response.headers {
-            if !valid_header(name, value) {
-                return Err(SendError::InvalidHeader);
-            }
-            if name.eq_ignore_ascii_case("content-length")
-                || name.eq_ignore_ascii_case("transfer-encoding")
-            {
-                return Err(SendError::FramingHeader);
-            }
+            check_response_field(name, value)?;
             if !switching && name.eq_ignore_ascii_case("connection") && connection_has_close(value)
             {
                 close = true;

@@ -235,11 +235,7 @@ impl WebSocket {
     /// contexts are kept: the peer's next message may refer to the last one's bytes.
     pub fn release_memory(&mut self) {
         self.receiver.release_memory();
-        let link = &mut self.sender.link;
-        if link.sent == link.out.len() {
-            link.out = Vec::new();
-            link.sent = 0;
-        }
+        self.sender.link.release_memory();
     }
 
     /// Consumes input incrementally (a frame's payload may arrive in many pieces and is

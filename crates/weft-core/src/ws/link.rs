@@ -121,6 +121,14 @@ impl Link {
         self.timers.stop(Timer::Send);
     }
 
+    /// Frees the transmit buffer's memory when nothing is queued in it (taken output already
+    /// empties it: see `output_taken`).
+    pub(crate) fn release_memory(&mut self) {
+        if self.out.is_empty() {
+            self.out = Vec::new();
+        }
+    }
+
     /// Input arrived: the peer is alive, the idle ping waits again.
     pub(crate) fn input_arrived(&mut self) {
         if !self.close_sent {
